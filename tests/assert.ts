@@ -5,10 +5,17 @@
  */
 import assert from "node:assert/strict";
 
-export const assertEquals = assert.deepStrictEqual;
-export const assertStrictEquals = assert.strictEqual;
-export const assertNotEquals = assert.notDeepStrictEqual;
-export const assertMatch = assert.match;
+/** Deep strict equality. */
+export const assertEquals: (actual: unknown, expected: unknown, message?: string) => void =
+  assert.deepStrictEqual;
+/** `Object.is` equality. */
+export const assertStrictEquals: (actual: unknown, expected: unknown, message?: string) => void =
+  assert.strictEqual;
+/** Deep strict inequality. */
+export const assertNotEquals: (actual: unknown, expected: unknown, message?: string) => void =
+  assert.notDeepStrictEqual;
+/** The string matches the pattern. */
+export const assertMatch: (value: string, pattern: RegExp, message?: string) => void = assert.match;
 export { assert };
 
 /** Asserts that `fn` throws an error whose message matches `pattern`, and returns it. */
