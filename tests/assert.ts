@@ -6,16 +6,28 @@
 import assert from "node:assert/strict";
 
 /** Deep strict equality. */
-export const assertEquals: (actual: unknown, expected: unknown, message?: string) => void =
-  assert.deepStrictEqual;
+export function assertEquals(actual: unknown, expected: unknown, message?: string): void {
+  // Node's overloads take a string message only as a defined argument.
+  if (message === undefined) assert.deepStrictEqual(actual, expected);
+  else assert.deepStrictEqual(actual, expected, message);
+}
 /** `Object.is` equality. */
-export const assertStrictEquals: (actual: unknown, expected: unknown, message?: string) => void =
-  assert.strictEqual;
+export function assertStrictEquals(actual: unknown, expected: unknown, message?: string): void {
+  // Node's overloads take a string message only as a defined argument.
+  if (message === undefined) assert.strictEqual(actual, expected);
+  else assert.strictEqual(actual, expected, message);
+}
 /** Deep strict inequality. */
-export const assertNotEquals: (actual: unknown, expected: unknown, message?: string) => void =
-  assert.notDeepStrictEqual;
+export function assertNotEquals(actual: unknown, expected: unknown, message?: string): void {
+  // Node's overloads take a string message only as a defined argument.
+  if (message === undefined) assert.notDeepStrictEqual(actual, expected);
+  else assert.notDeepStrictEqual(actual, expected, message);
+}
 /** The string matches the pattern. */
-export const assertMatch: (value: string, pattern: RegExp, message?: string) => void = assert.match;
+export function assertMatch(value: string, pattern: RegExp, message?: string): void {
+  if (message === undefined) assert.match(value, pattern);
+  else assert.match(value, pattern, message);
+}
 export { assert };
 
 /** Asserts that `fn` throws an error whose message matches `pattern`, and returns it. */

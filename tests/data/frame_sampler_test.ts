@@ -1,4 +1,4 @@
-import { assert, assertThrows } from "../assert.ts";
+import { assert, assertEquals as eq, assertThrows } from "../assert.ts";
 import { Generator } from "../../core/random.ts";
 import {
   type FrameSamplerOptions,
@@ -7,7 +7,6 @@ import {
   sampleTrainingFrames,
 } from "../../core/data/frame_sampler.ts";
 
-const eq: (actual: unknown, expected: unknown, message?: string) => void = assert.deepStrictEqual;
 const PAPER: FrameSamplerOptions = { numFrames: 8, range: 10 };
 
 /** Frames other than `ref` within `range` of it, counted independently of the sampler. */

@@ -1,5 +1,5 @@
 import { join } from "node:path";
-import { assert, assertRejects, assertThrows } from "../assert.ts";
+import { assert, assertEquals as eq, assertRejects, assertThrows } from "../assert.ts";
 import { buildReferTables, prepareReferIds, prepareSplit } from "../../plugins/mevis/prepare/get_refer_id.ts";
 import {
   dumpPythonJson,
@@ -8,8 +8,6 @@ import {
   type PyObject,
   pythonFloatRepr,
 } from "../../plugins/mevis/prepare/python_json.ts";
-
-const eq: (actual: unknown, expected: unknown, message?: string) => void = assert.deepStrictEqual;
 
 // Three videos in a deliberate file order: "10" is integer-like (JSON.parse would move it first) and
 // its expression keys are out of numeric order. Referent keys: vb_1, vb_12, 10_0, 10_3, va_123 (twice:
