@@ -1,0 +1,27 @@
+/**
+ * The DsHmp plugin: the text pathway (RoBERTa, static/motion decoupling), the frame decoder with static
+ * perception, the clip decoder with hierarchical motion perception, and the VITA and contrastive losses.
+ * It builds on the mask2former plugin. Its config keys are in `config.ts`; its registry entries are added
+ * as the parts are ported.
+ *
+ * @example
+ * ```ts
+ * import dshmp from "./mod.ts";
+ * dshmp.requires; // ["mask2former"]
+ * ```
+ * @module
+ */
+import { definePlugin } from "../../core/plugin.ts";
+import { dshmpDefaults } from "./config.ts";
+
+export { type DshmpConfig, dshmpDefaults, type DshmpKeys } from "./config.ts";
+
+/** The dshmp plugin. */
+export default definePlugin({
+  name: "dshmp",
+  requires: ["mask2former"],
+  defaults: dshmpDefaults,
+  register(_registries) {
+    // Entries are added here as the decoders, losses and the DsHmp model land.
+  },
+});

@@ -1,0 +1,25 @@
+/**
+ * The Mask2Former plugin: the multimodal Swin backbone, the MSDeformAttn pixel decoder, the Hungarian
+ * matcher and set criterion, and the conversion of Mask2Former / detectron2 checkpoints. Its config keys
+ * are in `config.ts`; its registry entries are added as the parts are ported.
+ *
+ * @example
+ * ```ts
+ * import mask2former from "./mod.ts";
+ * mask2former.name; // "mask2former"
+ * ```
+ * @module
+ */
+import { definePlugin } from "../../core/plugin.ts";
+import { mask2formerDefaults } from "./config.ts";
+
+export { type Mask2FormerConfig, mask2formerDefaults } from "./config.ts";
+
+/** The mask2former plugin. */
+export default definePlugin({
+  name: "mask2former",
+  defaults: mask2formerDefaults,
+  register(_registries) {
+    // Entries are added here as the backbone, pixel decoder and criterion land.
+  },
+});

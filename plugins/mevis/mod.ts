@@ -1,0 +1,25 @@
+/**
+ * The MeViS plugin: the MeViS splits, refer-id preparation, J&F scoring, the submission writer and the
+ * synthetic MeViS-format generator. Its config keys and the data set root rule are in `config.ts`; its
+ * registry entries are added as the parts are ported.
+ *
+ * @example
+ * ```ts
+ * import mevis from "./mod.ts";
+ * mevis.name; // "mevis"
+ * ```
+ * @module
+ */
+import { definePlugin } from "../../core/plugin.ts";
+import { mevisDefaults } from "./config.ts";
+
+export { datasetRoot, DATASETS_ENV, type MevisConfig, mevisDefaults } from "./config.ts";
+
+/** The mevis plugin. */
+export default definePlugin({
+  name: "mevis",
+  defaults: mevisDefaults,
+  register(_registries) {
+    // Entries are added here as the data sets and the evaluator land.
+  },
+});
