@@ -9,7 +9,7 @@
  * ```
  * @module
  */
-import { parseArgs } from "node:util";
+import { parseFlags } from "../core/cli/args.ts";
 import { join } from "node:path";
 import { DEFAULT_SPLITS, prepareReferIds } from "../plugins/mevis/prepare/get_refer_id.ts";
 
@@ -42,19 +42,14 @@ export function defaultRoot(): string {
  * ```
  */
 export async function main(argv: string[]): Promise<number> {
-  let values;
+  let values: { root?: string; splits?: string; "separate-obj-ids"?: boolean; help?: boolean };
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        root: { type: "string" },
-        splits: { type: "string" },
-        "separate-obj-ids": { type: "boolean", default: false },
-        help: { type: "boolean", short: "h", default: false },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    values = parseFlags(argv, {
+      root: { type: "string" },
+      splits: { type: "string" },
+      "separate-obj-ids": { type: "boolean" },
+      help: { type: "boolean", short: "h" },
+    }) as typeof values;
   } catch (e) {
     console.error(`prepare: ${(e as Error).message}\n\n${HELP}`);
     return 2;

@@ -1,0 +1,33 @@
+/**
+ * Test helpers that write pickle bytes by hand, so malformed and edge-case pickles live in the tests
+ * (no files made with Python).
+ * @module
+ */
+
+export type Part = number | string | Uint8Array;
+
+/** Pickle bytes from parts: a number is one byte, a string its latin-1 bytes, a Uint8Array itself. */
+export function p(...parts: Part[]): Uint8Array {
+  const out: number[] = [];
+  for (const part of parts) {
+    if (typeof part === "number") out.push(part);
+    else if (typeof part === "string") { for (const c of part) out.push(c.charCodeAt(0)); }
+    else out.push(...part);
+  }
+  return Uint8Array.from(out);
+}
+/** `n` as `bytes` little-endian two's-complement bytes. */
+export const le = (n: number, bytes: number) =>
+  Uint8Array.from({ length: bytes }, (_, i) => Number((BigInt(n) >> BigInt(8 * i)) & 0xffn));
+/** UTF-8 bytes of `s`. */
+export const utf8 = (s: string) => new TextEncoder().encode(s);
+/** SHORT_BINUNICODE s */
+export const su = (s: string) => p(0x8c, utf8(s).length, utf8(s));
+/** BINUNICODE s */
+export const bu = (s: string) => p("X", le(utf8(s).length, 4), utf8(s));
+/** A float64, big-endian (BINFLOAT's payload). */
+export const f64be = (x: number) => {
+  const b = new Uint8Array(8);
+  new DataView(b.buffer).setFloat64(0, x, false);
+  return b;
+};
