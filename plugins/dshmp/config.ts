@@ -43,6 +43,34 @@ export const dshmpDefaults = {
     },
   },
   MODEL: {
+    // Port-specific keys. Defaults keep the original's behaviour; the fixes are opt-in.
+    DSHMP: {
+      TEXT_ENCODER_PATH: str(
+        "",
+        "local Hugging Face roberta-base folder (config.json, tokenizer.json, weights)",
+      ),
+      RESIZER_DROPOUT: float(0.1, "dropout of the FeatureResizer after the text encoder"),
+      TEXT_ENCODER_EVAL_IN_TRAINING: bool(
+        false,
+        "fix: keep the frozen text encoder's dropout off in training",
+      ),
+      MAX_TEXT_TOKENS: int(40, "sentences are cut and padded to this many token ids"),
+      TEXT_PAD_ID: int(0, "id used for padding (the original pads with 0 = <s>)"),
+      TEXT_TRUNCATION: str("slice", { choices: ["slice", "keep_special"], doc: "keep_special keeps </s>" }),
+      DECOUPLE_MAX_TOKENS: int(40, "length of the motion/static token maps"),
+      DECOUPLE_OVERFLOW: str("drop", {
+        choices: ["drop", "error", "extend"],
+        doc: "tokens past DECOUPLE_MAX_TOKENS: drop silently (paper), fail, or extend the maps",
+      }),
+      PER_SAMPLE_DECOUPLING: bool(false, "fix: each sample's own sentence drives its maps in training"),
+      POS_TAGGER: str("wink", { choices: ["wink"], doc: "part-of-speech tagger standing in for spaCy" }),
+      TAGGER_MOTION_FIXES: bool(false, "correct wink-nlp tags that disagree with spaCy on motion words"),
+      HIERARCHICAL_MOTION: bool(true, "hierarchical cross-attention in the clip decoder; false = ablation"),
+      HCA_ALIGN_QUERY_ORDER: bool(
+        false,
+        "fix: apply the HCA re-ordering as matched (the original inverts it)",
+      ),
+    },
     VITA: {
       NHEADS: int(8),
       DROPOUT: float(0.0),

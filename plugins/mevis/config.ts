@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { type ConfigOf, str } from "../../core/config/schema.ts";
+import { bool, type ConfigOf, int, str } from "../../core/config/schema.ts";
 
 /** The environment variable naming the data set root when `DATASETS.ROOT` is empty. */
 export const DATASETS_ENV = "DSHMP_DATASETS";
@@ -19,6 +19,17 @@ export const DATASETS_ENV = "DSHMP_DATASETS";
 export const mevisDefaults = {
   DATASETS: {
     ROOT: str("", `folder holding mevis/ (and other data sets); empty: $${DATASETS_ENV} or ./datasets`),
+  },
+  DATALOADER: {
+    STRICT_DATA: bool(false, "stop on the first bad sample instead of skipping and counting it"),
+    CHECK_FRAMES: bool(true, "list each video folder and read its first frame's header when loading"),
+    PREFETCH: int(0, "samples loaded ahead; 0: 2 x NUM_WORKERS"),
+  },
+  INPUT: {
+    SAMPLING_MAX_ATTEMPTS: int(
+      1000,
+      "redraws of a training clip before giving up when no frame shows the target",
+    ),
   },
 };
 
@@ -29,7 +40,7 @@ export type MevisConfig = ConfigOf<typeof mevisDefaults>;
  * The data set root: `DATASETS.ROOT`, else `$DSHMP_DATASETS`, else "datasets" (relative to the cwd).
  * Reading the environment needs `--allow-env`; without it the variable counts as unset.
  */
-export function datasetRoot(cfg: MevisConfig): string {
+export function datasetRoot(cfg: { DATASETS: { ROOT: string } }): string {
   if (cfg.DATASETS.ROOT) return cfg.DATASETS.ROOT;
   let fromEnv: string | undefined;
   try {
