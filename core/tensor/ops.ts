@@ -8,6 +8,7 @@
  * @module
  */
 import * as tf from "@tensorflow/tfjs";
+import { defaultGenerator, type Generator } from "../random.ts";
 
 /** A tensor of the active backend. */
 export type Tensor = tf.Tensor;
@@ -302,16 +303,54 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
 
 // ---- linear algebra -----------------------------------------------------------------------------
 
+/** Swaps the last two axes. */
+function swapLast(x: Tensor): Tensor {
+  const perm = x.shape.map((_, i) => i);
+  [perm[x.rank - 2], perm[x.rank - 1]] = [perm[x.rank - 1], perm[x.rank - 2]];
+  return tf.transpose(x, perm);
+}
+
+/**
+ * `a @ b` for equal batch shapes, forward and backward without matMul's transpose flags: on `wasm`
+ * a flagged 1024^3 product is 20x (transposeB) to 50x (transposeA) slower than an explicit transpose
+ * followed by a plain one, and TF.js's own BatchMatMul gradient uses the flags.
+ */
+const plainMatmul = tf.customGrad(
+  ((a: Tensor, b: Tensor, save: (ts: Tensor[]) => void) => {
+    save([a, b]);
+    return {
+      value: tf.matMul(a, b),
+      gradFunc: (
+        dy: Tensor,
+        [sa, sb]: Tensor[],
+      ) => [tf.matMul(dy, swapLast(sb)), tf.matMul(swapLast(sa), dy)],
+    };
+  }) as unknown as Parameters<typeof tf.customGrad>[0],
+) as unknown as (a: Tensor, b: Tensor) => Tensor;
+
 /** Matrix product with broadcast batch dimensions (PyTorch `matmul` for rank >= 2). */
 export function matmul(a: Tensor, b: Tensor, transposeA = false, transposeB = false): Tensor {
-  return tf.matMul(a, b, transposeA, transposeB);
+  return tf.tidy(() => {
+    let ea = transposeA ? swapLast(a) : a;
+    let eb = transposeB ? swapLast(b) : b;
+    const batchA = ea.shape.slice(0, -2);
+    const batchB = eb.shape.slice(0, -2);
+    if (batchA.length !== batchB.length || batchA.some((d, i) => d !== batchB[i])) {
+      // TF.js's BatchMatMul gradient does not reduce broadcast batch dimensions: broadcast explicitly,
+      // so that broadcastTo's gradient does the reduction.
+      const batch = tf.broadcast_util.assertAndGetBroadcastShape(batchA, batchB);
+      ea = tf.broadcastTo(ea, [...batch, ...ea.shape.slice(-2)]);
+      eb = tf.broadcastTo(eb, [...batch, ...eb.shape.slice(-2)]);
+    }
+    return plainMatmul(ea, eb);
+  });
 }
 /** `x @ weight^T + bias`, weight in PyTorch's `[out, in]` layout; `x` of any rank. */
 export function linear(x: Tensor, weight: Tensor, bias?: Tensor | null): Tensor {
   return tf.tidy(() => {
     const inF = x.shape[x.rank - 1];
     const lead = x.shape.slice(0, -1);
-    let y = tf.matMul(tf.reshape(x, [-1, inF]), weight, false, true);
+    let y = plainMatmul(tf.reshape(x, [-1, inF]), tf.transpose(weight));
     if (bias) y = tf.add(y, bias);
     return tf.reshape(y, [...lead, weight.shape[0]]);
   });
@@ -367,4 +406,765 @@ export function normAxis(axis: number, rank: number): number {
   const a = axis < 0 ? axis + rank : axis;
   if (a < 0 || a >= rank) throw new Error(`axis ${axis} out of range for rank ${rank}`);
   return a;
+}
+
+// ---- more elementwise -----------------------------------------------------------------------------
+
+/** The Gauss error function. */
+export function erf(x: Tensor): Tensor {
+  return tf.erf(x);
+}
+/** `log(1 + e^x)`, like `F.softplus` (beta 1; above its threshold 20 both give `x` to float precision). */
+export function softplus(x: Tensor): Tensor {
+  return tf.softplus(x);
+}
+/** `log(sigmoid(x))`, computed stably. */
+export function logSigmoid(x: Tensor): Tensor {
+  return tf.tidy(() => tf.neg(tf.softplus(tf.neg(x))));
+}
+/** `1 / sqrt(x)`. */
+export function rsqrt(x: Tensor): Tensor {
+  return tf.rsqrt(x);
+}
+/** Rounds down (zero gradient). */
+export function floor(x: Tensor): Tensor {
+  return tf.floor(x);
+}
+/** Rounds up (zero gradient). */
+export function ceil(x: Tensor): Tensor {
+  return tf.ceil(x);
+}
+/** Rounds half to even, like `torch.round`. */
+export function round(x: Tensor): Tensor {
+  return tf.round(x);
+}
+/** Sine. */
+export function sin(x: Tensor): Tensor {
+  return tf.sin(x);
+}
+/** Cosine. */
+export function cos(x: Tensor): Tensor {
+  return tf.cos(x);
+}
+/** -1, 0 or 1 by sign. */
+export function sign(x: Tensor): Tensor {
+  return tf.sign(x);
+}
+/** `log(1 + x)`, accurate near 0 (TF.js's `wasm` kernel computes `log(1 + x)` naively). */
+export function log1p(x: Tensor): Tensor {
+  return tf.tidy(() => {
+    // With u = fl(1 + x): log(u) minus the rounding error of u, relative to u (its gradient is 1/u).
+    const u = tf.add(x, 1);
+    return tf.sub(tf.log(u), tf.div(tf.sub(tf.sub(u, 1), x), u));
+  });
+}
+/** `a >= b` as bool. */
+export function greaterEqual(a: Tensor | number, b: Tensor | number): Tensor {
+  return tf.greaterEqual(a, b);
+}
+/** `a <= b` as bool. */
+export function lessEqual(a: Tensor | number, b: Tensor | number): Tensor {
+  return tf.lessEqual(a, b);
+}
+/** `a != b` as bool. */
+export function notEqual(a: Tensor | number, b: Tensor | number): Tensor {
+  return tf.notEqual(a, b);
+}
+/** Logical and of bool tensors (broadcasting). */
+export function logicalAnd(a: Tensor, b: Tensor): Tensor {
+  return tf.logicalAnd(a, b);
+}
+/** Logical or of bool tensors (broadcasting). */
+export function logicalOr(a: Tensor, b: Tensor): Tensor {
+  return tf.logicalOr(a, b);
+}
+/** Whether any element over `axis` is true (all axes when omitted). */
+export function any(x: Tensor, axis?: number | number[], keepDims = false): Tensor {
+  return tf.any(x.dtype === "bool" ? x : tf.notEqual(x, 0), axis, keepDims);
+}
+/** Whether all elements over `axis` are true (all axes when omitted). */
+export function all(x: Tensor, axis?: number | number[], keepDims = false): Tensor {
+  return tf.all(x.dtype === "bool" ? x : tf.notEqual(x, 0), axis, keepDims);
+}
+/** Index of the minimum along `axis` (int32). */
+export function argmin(x: Tensor, axis = -1): Tensor {
+  return tf.argMin(x, normAxis(axis, x.rank));
+}
+/** Product over `axis` (all when omitted). */
+export function prod(x: Tensor, axis?: number | number[], keepDims = false): Tensor {
+  return tf.prod(x, axis, keepDims);
+}
+/** Euclidean norm over `axis` (all when omitted), like `torch.norm(x, dim=axis)`. */
+export function norm(x: Tensor, axis?: number | number[], keepDims = false): Tensor {
+  return tf.tidy(() => tf.sqrt(tf.sum(tf.square(x), axis, keepDims)));
+}
+/** Inclusive cumulative sum along `axis`. */
+export function cumsum(x: Tensor, axis: number): Tensor {
+  return tf.cumsum(x, normAxis(axis, x.rank));
+}
+
+// ---- random ---------------------------------------------------------------------------------------
+
+/**
+ * Standard normal values of `shape` drawn from `generator` (the process-wide one by default).
+ *
+ * @example
+ * ```ts
+ * import { Generator } from "../random.ts";
+ * import { randn } from "./ops.ts";
+ * const a = randn([2, 3], new Generator(0)); // the same numbers on every run and backend
+ * ```
+ */
+export function randn(shape: number[], generator: Generator = defaultGenerator()): Tensor {
+  const data = generator.fillNormal(new Float32Array(sizeOf(shape)));
+  return tf.tensor(data, shape, "float32");
+}
+/** Uniform values in [0, 1) of `shape` drawn from `generator` (the process-wide one by default). */
+export function rand(shape: number[], generator: Generator = defaultGenerator()): Tensor {
+  const data = generator.fillUniform(new Float32Array(sizeOf(shape)));
+  return tf.tensor(data, shape, "float32");
+}
+
+/**
+ * Inverted dropout: zeroes elements with probability `p` and scales the rest by `1/(1-p)`; the mask
+ * comes from `generator`. The identity when not `training` or `p` is 0.
+ *
+ * @example
+ * ```ts
+ * import { Generator } from "../random.ts";
+ * import { dropout, ones } from "./ops.ts";
+ * const y = dropout(ones([4, 4]), 0.5, true, new Generator(1)); // entries 0 or 2
+ * ```
+ */
+export function dropout(
+  x: Tensor,
+  p: number,
+  training: boolean,
+  generator: Generator = defaultGenerator(),
+): Tensor {
+  if (!(p >= 0 && p <= 1)) throw new Error(`dropout probability must be in [0, 1], got ${p}`);
+  if (!training || p === 0) return x;
+  if (p === 1) return tf.zerosLike(x);
+  const n = sizeOf(x.shape);
+  const mask = new Float32Array(n);
+  const scale = 1 / (1 - p);
+  for (let i = 0; i < n; i++) mask[i] = generator.uniform() < p ? 0 : scale;
+  return tf.tidy(() => tf.mul(x, tf.tensor(mask, x.shape, "float32")));
+}
+
+// ---- shape ----------------------------------------------------------------------------------------
+
+/**
+ * Pads with a constant; `paddings[i] = [before, after]` for axis `i`, first axis first (unlike
+ * `F.pad`, which lists the last axis first). Axes not listed are not padded.
+ */
+export function pad(x: Tensor, paddings: [number, number][], value = 0): Tensor {
+  if (paddings.length > x.rank) throw new Error(`pad: ${paddings.length} paddings for rank ${x.rank}`);
+  if (paddings.some(([a, b]) => a < 0 || b < 0 || !Number.isInteger(a) || !Number.isInteger(b))) {
+    throw new Error(`pad: paddings must be non-negative integers, got ${JSON.stringify(paddings)}`);
+  }
+  const full = x.shape.map((_, i) => paddings[i] ?? [0, 0]) as [number, number][];
+  return tf.pad(x, full, value);
+}
+
+/** Rolls elements along `dims` by `shifts` (wrapping around), like `torch.roll`. */
+export function roll(x: Tensor, shifts: number | number[], dims: number | number[]): Tensor {
+  const s = typeof shifts === "number" ? [shifts] : shifts;
+  const d = typeof dims === "number" ? [dims] : dims;
+  if (s.length !== d.length) throw new Error(`roll: ${s.length} shifts for ${d.length} dims`);
+  return tf.tidy(() => {
+    let y = x;
+    for (let i = 0; i < s.length; i++) {
+      const a = normAxis(d[i], x.rank);
+      const n = x.shape[a];
+      const k = ((s[i] % n) + n) % n;
+      if (k === 0) continue;
+      y = tf.concat([narrow(y, a, n - k, k), narrow(y, a, 0, n - k)], a);
+    }
+    return y === x ? tf.clone(x) : y;
+  });
+}
+
+// ---- gathering with gradients that work on every backend ------------------------------------------
+
+/**
+ * Rows `idx` of a 2-d tensor. The gradient is a ScatterNd (summing repeated indices), because TF.js's
+ * own gather gradient needs UnsortedSegmentSum, which `wasm` lacks.
+ */
+function gatherRows(x2d: Tensor, idx: Tensor): Tensor {
+  const f = tf.customGrad(
+    ((x: Tensor, save: (ts: Tensor[]) => void) => {
+      save([idx]); // kept by the engine until backprop; the caller's tidy disposes `idx` itself
+      return {
+        value: tf.gatherND(x, tf.reshape(idx, [-1, 1])), // 10x faster than gather on wasm
+        gradFunc: (dy: Tensor, [saved]: Tensor[]) => tf.scatterND(tf.reshape(saved, [-1, 1]), dy, x.shape),
+      };
+    }) as unknown as Parameters<typeof tf.customGrad>[0],
+  ) as unknown as (x: Tensor) => Tensor;
+  return f(x2d);
+}
+
+function toIndexTensor(indices: number[] | Tensor): Tensor {
+  if (Array.isArray(indices)) return tf.tensor1d(indices, "int32");
+  return indices.dtype === "int32" ? indices : tf.cast(indices, "int32");
+}
+
+/**
+ * Entries `indices` of `x` along `axis`, like `torch.index_select` (negative indices are not allowed);
+ * differentiable in `x` on every backend.
+ *
+ * @example
+ * ```ts
+ * import { indexSelect, tensor } from "./ops.ts";
+ * indexSelect(tensor([[1, 2], [3, 4]]), 0, [1, 1, 0]); // [[3, 4], [3, 4], [1, 2]]
+ * ```
+ */
+export function indexSelect(x: Tensor, axis: number, indices: number[] | Tensor): Tensor {
+  const a = normAxis(axis, x.rank);
+  return tf.tidy(() => {
+    const idx = tf.reshape(toIndexTensor(indices), [-1]);
+    const perm = [a, ...x.shape.map((_, i) => i).filter((i) => i !== a)];
+    const moved = a === 0 ? x : tf.transpose(x, perm);
+    const rest = moved.shape.slice(1);
+    const rows = gatherRows(tf.reshape(moved, [x.shape[a], -1]), idx);
+    const y = tf.reshape(rows, [idx.shape[0], ...rest]);
+    return a === 0 ? y : tf.transpose(y, inversePerm(perm));
+  });
+}
+
+/**
+ * Rows of an embedding table for integer `ids` of any shape, like `F.embedding`; the gradient reaches
+ * `weight` on every backend. Output shape: `[...ids.shape, D]`.
+ */
+export function embedding(weight: Tensor, ids: Tensor): Tensor {
+  if (weight.rank !== 2) throw new Error(`embedding: weight must be [V, D], got [${weight.shape}]`);
+  return tf.tidy(() => {
+    const rows = gatherRows(weight, tf.reshape(toIndexTensor(ids), [-1]));
+    return tf.reshape(rows, [...ids.shape, weight.shape[1] as number]);
+  });
+}
+
+/**
+ * `torch.gather(x, axis, index)`: `out[i][j] = x[i][index[i][j]]` along `axis`; `index` has the rank of
+ * `x` and, off `axis`, the same sizes. Differentiable in `x`.
+ */
+export function gather(x: Tensor, axis: number, index: Tensor): Tensor {
+  const a = normAxis(axis, x.rank);
+  if (index.rank !== x.rank) throw new Error(`gather: index rank ${index.rank} != input rank ${x.rank}`);
+  index.shape.forEach((d, i) => {
+    if (i !== a && d !== x.shape[i]) {
+      throw new Error(`gather: index shape [${index.shape}] does not match input [${x.shape}] off axis ${a}`);
+    }
+  });
+  return tf.tidy(() => {
+    // Flat offsets: strides of x for every axis but `a`, plus the index along `a`.
+    const strides = x.shape.map((_, i) => x.shape.slice(i + 1).reduce((p, q) => p * q, 1));
+    let flat = tf.mul(toIndexTensor(index), tf.scalar(strides[a], "int32"));
+    for (let i = 0; i < x.rank; i++) {
+      if (i === a) continue;
+      const shape = index.shape.map((_, j) => (j === i ? index.shape[i] : 1));
+      const r = tf.reshape(
+        tf.mul(tf.range(0, index.shape[i], 1, "int32"), tf.scalar(strides[i], "int32")),
+        shape,
+      );
+      flat = tf.add(flat, r);
+    }
+    const rows = gatherRows(tf.reshape(x, [-1, 1]), tf.reshape(flat, [-1]));
+    return tf.reshape(rows, index.shape);
+  });
+}
+
+// ---- sorting --------------------------------------------------------------------------------------
+
+/**
+ * The `k` largest (or smallest) entries along `axis` with their indices (int32), sorted; the values
+ * are differentiable in `x`.
+ */
+export function topk(x: Tensor, k: number, axis = -1, largest = true): { values: Tensor; indices: Tensor } {
+  const a = normAxis(axis, x.rank);
+  if (!(Number.isInteger(k) && k >= 0 && k <= x.shape[a])) {
+    throw new Error(`topk: k=${k} out of range for size ${x.shape[a]}`);
+  }
+  return tf.tidy(() => {
+    const last = moveAxisLast(x, a);
+    const src = largest ? last : tf.neg(last);
+    const { indices } = tf.topk(src, k, true);
+    const idx = moveLastAxisTo(indices, a);
+    return { values: gather(x, a, idx), indices: idx };
+  });
+}
+
+/**
+ * Stable sort along `axis` (ties keep index order, NaN sorts as the largest, like `torch.sort(...,
+ * stable=True)`); values are differentiable in `x`. Reads the values to the host to order them.
+ */
+export function sort(x: Tensor, axis = -1, descending = false): { values: Tensor; indices: Tensor } {
+  const a = normAxis(axis, x.rank);
+  return tf.tidy(() => {
+    const indices = argsort(x, a, descending);
+    return { values: gather(x, a, indices), indices };
+  });
+}
+
+/** The indices (int32) that sort `x` stably along `axis` (see {@link sort}). */
+export function argsort(x: Tensor, axis = -1, descending = false): Tensor {
+  const a = normAxis(axis, x.rank);
+  return tf.tidy(() => {
+    const last = moveAxisLast(x, a);
+    const n = last.shape[last.rank - 1];
+    const vals = last.dataSync();
+    const out = new Int32Array(vals.length);
+    const order = Array.from({ length: n }, (_, i) => i);
+    // NaN compares as larger than every number, as in PyTorch.
+    const cmp = (p: number, q: number) => {
+      const pn = Number.isNaN(p);
+      const qn = Number.isNaN(q);
+      if (pn || qn) return pn === qn ? 0 : pn ? 1 : -1;
+      return p < q ? -1 : p > q ? 1 : 0;
+    };
+    for (let r = 0; r < vals.length / n; r++) {
+      const base = r * n;
+      const o = order.map((_, i) => i);
+      o.sort((i, j) =>
+        (descending ? cmp(vals[base + j], vals[base + i]) : cmp(vals[base + i], vals[base + j])) || i - j
+      );
+      for (let i = 0; i < n; i++) out[base + i] = o[i];
+    }
+    return moveLastAxisTo(tf.tensor(out, last.shape, "int32"), a);
+  });
+}
+
+function moveAxisLast(x: Tensor, a: number): Tensor {
+  if (a === x.rank - 1) return x;
+  return tf.transpose(x, [...x.shape.map((_, i) => i).filter((i) => i !== a), a]);
+}
+
+function moveLastAxisTo(x: Tensor, a: number): Tensor {
+  if (a === x.rank - 1) return x;
+  const perm = [...x.shape.map((_, i) => i).filter((i) => i !== a), a];
+  return tf.transpose(x, inversePerm(perm));
+}
+
+function inversePerm(perm: number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
+
+function sizeOf(shape: number[]): number {
+  return shape.reduce((p, d) => p * d, 1);
+}
+
+// ---- normalisation --------------------------------------------------------------------------------
+
+function normalize(x: Tensor, axes: number | number[], eps: number): Tensor {
+  const m = tf.mean(x, axes, true);
+  const xc = tf.sub(x, m);
+  const v = tf.mean(tf.square(xc), axes, true); // biased variance, as PyTorch's norms use
+  return tf.mul(xc, tf.rsqrt(tf.add(v, eps)));
+}
+
+/**
+ * Layer normalisation over the last dimension, like `F.layer_norm(x, (D,), weight, bias, eps)`.
+ *
+ * @example
+ * ```ts
+ * import { layerNorm, tensor } from "./ops.ts";
+ * layerNorm(tensor([[1, 2, 3]]), null, null, 1e-5); // ~[[-1.2247, 0, 1.2247]]
+ * ```
+ */
+export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+  return tf.tidy(() => {
+    let y = normalize(x, x.rank - 1, eps);
+    if (weight) y = tf.mul(y, weight);
+    if (bias) y = tf.add(y, bias);
+    return y;
+  });
+}
+
+/** Group normalisation of `[N, C, ...]` with per-channel affine, like `F.group_norm`. */
+export function groupNorm(
+  x: Tensor,
+  numGroups: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  eps: number,
+): Tensor {
+  const [n, c] = x.shape;
+  if (x.rank < 2 || c % numGroups !== 0) {
+    throw new Error(`groupNorm: ${c} channels of [${x.shape}] not divisible into ${numGroups} groups`);
+  }
+  return tf.tidy(() => {
+    let y = tf.reshape(normalize(tf.reshape(x, [n, numGroups, -1]), 2, eps), x.shape);
+    const chan = [1, c, ...x.shape.slice(2).map(() => 1)];
+    if (weight) y = tf.mul(y, tf.reshape(weight, chan));
+    if (bias) y = tf.add(y, tf.reshape(bias, chan));
+    return y;
+  });
+}
+
+/** Instance normalisation of `[N, C, L...]` over `L...`, no affine (PyTorch `InstanceNorm1d` defaults). */
+export function instanceNorm(x: Tensor, eps: number): Tensor {
+  if (x.rank < 3) throw new Error(`instanceNorm: expected [N, C, L...], got [${x.shape}]`);
+  return tf.tidy(() => normalize(x, x.shape.slice(2).map((_, i) => i + 2), eps));
+}
+
+// ---- losses ---------------------------------------------------------------------------------------
+
+/**
+ * `F.binary_cross_entropy_with_logits`: `max(x, 0) - x*t + log(1 + e^-|x|)`, stable for any logit.
+ * `reduction` is `"mean"` (default), `"sum"` or `"none"`.
+ */
+export function binaryCrossEntropyWithLogits(
+  logits: Tensor,
+  targets: Tensor,
+  reduction: "none" | "mean" | "sum" = "mean",
+): Tensor {
+  return tf.tidy(() => {
+    const loss = tf.add(
+      tf.sub(tf.relu(logits), tf.mul(logits, targets)),
+      log1p(tf.exp(tf.neg(tf.abs(logits)))),
+    );
+    if (reduction === "none") return loss;
+    return reduction === "sum" ? tf.sum(loss) : tf.mean(loss);
+  });
+}
+
+// ---- convolution ----------------------------------------------------------------------------------
+
+/** Options of {@link conv2d}, as in `F.conv2d`. */
+export interface Conv2dOptions {
+  stride?: number | [number, number];
+  padding?: number | [number, number];
+  dilation?: number | [number, number];
+  groups?: number;
+}
+
+function pair(v: number | [number, number] | undefined, dflt: number): [number, number] {
+  if (v === undefined) return [dflt, dflt];
+  return typeof v === "number" ? [v, v] : v;
+}
+
+/** Whether a gradient tape is recording (inside `valueAndGrads` and friends). */
+function recordingGradients(): boolean {
+  return tf.engine().state.gradientDepth > 0;
+}
+
+/**
+ * 2-d convolution of NCHW `x` with a PyTorch-layout weight `[out, in/groups, kh, kw]`, like `F.conv2d`.
+ *
+ * Under a gradient tape it runs as im2col + matmul (differentiable on every backend: `wasm` has no
+ * Conv2DBackpropFilter and TF.js has no dilated-conv gradient); otherwise, for `groups == 1`, the
+ * backend's native convolution (faster), which agrees to float rounding.
+ *
+ * @example
+ * ```ts
+ * import { conv2d, ones } from "./ops.ts";
+ * const y = conv2d(ones([1, 3, 8, 8]), ones([16, 3, 3, 3]), null, { padding: 1 }); // [1, 16, 8, 8]
+ * ```
+ */
+export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null, opts: Conv2dOptions = {}): Tensor {
+  const [sh, sw] = pair(opts.stride, 1);
+  const [ph, pw] = pair(opts.padding, 0);
+  const [dh, dw] = pair(opts.dilation, 1);
+  const groups = opts.groups ?? 1;
+  if (x.rank !== 4 || weight.rank !== 4) {
+    throw new Error(
+      `conv2d: expected x [N, C, H, W] and weight [O, C/g, kh, kw], got [${x.shape}], [${weight.shape}]`,
+    );
+  }
+  const [n, c, h, w] = x.shape;
+  const [o, cg, kh, kw] = weight.shape;
+  if (c !== cg * groups || o % groups !== 0) {
+    throw new Error(`conv2d: input [${x.shape}] and weight [${weight.shape}] do not fit groups=${groups}`);
+  }
+  const ho = Math.floor((h + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+  const wo = Math.floor((w + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+  if (ho <= 0 || wo <= 0) throw new Error(`conv2d: input [${x.shape}] too small for kernel ${kh}x${kw}`);
+  return tf.tidy(() => {
+    let y: Tensor;
+    const native = groups === 1 && !recordingGradients() && (sh === 1 && sw === 1 || dh === 1 && dw === 1);
+    if (native) {
+      const xh = tf.transpose(x, [0, 2, 3, 1]) as tf.Tensor4D;
+      const f = tf.transpose(weight, [2, 3, 1, 0]) as tf.Tensor4D;
+      const pads: [[number, number], [number, number], [number, number], [number, number]] = [
+        [0, 0],
+        [ph, ph],
+        [pw, pw],
+        [0, 0],
+      ];
+      y = tf.transpose(tf.conv2d(xh, f, [sh, sw], pads, "NHWC", [dh, dw]), [0, 3, 1, 2]);
+    } else if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && ph === 0 && pw === 0) {
+      y = groupedMatmul(tf.reshape(x, [n, groups, cg, h * w]), weight, n, groups, o, h, w);
+    } else {
+      // Pad so every strided window slice stays in bounds, then pick each kernel tap with slices
+      // (strides through a reshape: StridedSlice has no gradient).
+      const extraH = Math.max(0, (kh - 1) * dh + sh * ho - (h + 2 * ph));
+      const extraW = Math.max(0, (kw - 1) * dw + sw * wo - (w + 2 * pw));
+      const xp = tf.pad(x, [[0, 0], [0, 0], [ph, ph + extraH], [pw, pw + extraW]]);
+      const taps: Tensor[] = [];
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          let t = tf.slice(xp, [0, 0, i * dh, j * dw], [n, c, sh * ho, sw * wo]);
+          if (sh > 1 || sw > 1) {
+            // Rank 4, not 6: webgpu's Slice gradient (a Pad) is wrong above rank 4.
+            t = tf.slice(tf.reshape(t, [n * c * ho, sh, wo, sw]), [0, 0, 0, 0], [n * c * ho, 1, wo, 1]);
+          }
+          taps.push(tf.reshape(t, [n, c, ho * wo]));
+        }
+      }
+      const cols = tf.reshape(tf.stack(taps, 2), [n, groups, cg * kh * kw, ho * wo]);
+      y = groupedMatmul(cols, weight, n, groups, o, ho, wo);
+    }
+    if (bias) y = tf.add(y, tf.reshape(bias, [1, o, 1, 1]));
+    return y;
+  });
+}
+
+/**
+ * `weight [O, K]` per group times `cols [N, G, K, L]` -> `[N, O, ho, wo]`, with no broadcast batch
+ * dimension (TF.js's BatchMatMul gradient does not reduce broadcast dimensions).
+ */
+function groupedMatmul(
+  cols: Tensor,
+  weight: Tensor,
+  n: number,
+  g: number,
+  o: number,
+  ho: number,
+  wo: number,
+): Tensor {
+  const k = cols.shape[2] as number;
+  const l = ho * wo;
+  const c = tf.reshape(tf.transpose(cols, [1, 2, 0, 3]), [g, k, n * l]);
+  const y = plainMatmul(tf.reshape(weight, [g, o / g, k]), c); // [G, O/G, N*L]
+  return tf.reshape(tf.transpose(tf.reshape(y, [g, o / g, n, l]), [2, 0, 1, 3]), [n, o, ho, wo]);
+}
+
+// ---- resampling -----------------------------------------------------------------------------------
+
+/** Options of {@link interpolate}, as in `F.interpolate`. */
+export interface InterpolateOptions {
+  size?: [number, number];
+  scaleFactor?: number;
+  mode?: "bilinear" | "nearest";
+  alignCorners?: boolean;
+}
+
+const f32 = Math.fround;
+
+/**
+ * The `[out, in]` matrix that resamples one axis the way PyTorch's CPU kernels do, in float32
+ * arithmetic: bilinear (`area_pixel_compute_source_index`) or legacy nearest (`floor(dst * scale)`).
+ * `scale` is the user's scale factor, when one was given.
+ */
+export function interpolationMatrix(
+  inSize: number,
+  outSize: number,
+  mode: "bilinear" | "nearest",
+  alignCorners = false,
+  scale?: number,
+): Float32Array {
+  const m = new Float32Array(outSize * inSize);
+  const ratio = scale !== undefined && scale > 0 ? f32(1 / scale) : f32(inSize / outSize);
+  for (let d = 0; d < outSize; d++) {
+    if (mode === "nearest") {
+      const src = outSize === inSize ? d : Math.min(Math.floor(f32(d * ratio)), inSize - 1);
+      m[d * inSize + src] = 1;
+      continue;
+    }
+    let src: number;
+    if (alignCorners) {
+      const r = outSize > 1 ? f32((inSize - 1) / (outSize - 1)) : 0;
+      src = f32(r * d);
+    } else {
+      src = f32(f32(ratio * f32(d + 0.5)) - 0.5);
+      if (src < 0) src = 0;
+    }
+    const i0 = Math.floor(src);
+    const i1 = i0 < inSize - 1 ? i0 + 1 : i0;
+    const l1 = f32(src - i0);
+    const l0 = f32(1 - l1);
+    m[d * inSize + i0] += l0;
+    m[d * inSize + i1] += l1;
+  }
+  return m;
+}
+
+/**
+ * Resizes the last two axes of `x` (`[..., H, W]`), like `F.interpolate` with `mode` `"bilinear"`
+ * (default; `alignCorners` false by default) or `"nearest"` (PyTorch's legacy nearest). With
+ * `scaleFactor`, the output is `floor(size * scaleFactor)` and the factor itself sets the sampling
+ * positions, as in PyTorch. Runs as two matmuls with precomputed matrices: exact gradients everywhere.
+ *
+ * @example
+ * ```ts
+ * import { interpolate, ones } from "./ops.ts";
+ * interpolate(ones([1, 1, 4, 4]), { scaleFactor: 2 }).shape; // [1, 1, 8, 8]
+ * ```
+ */
+export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
+  const mode = opts.mode ?? "bilinear";
+  const align = opts.alignCorners ?? false;
+  if (mode === "nearest" && opts.alignCorners !== undefined) {
+    throw new Error("interpolate: alignCorners only applies to bilinear mode");
+  }
+  if (x.rank < 3) throw new Error(`interpolate: expected [..., H, W], got [${x.shape}]`);
+  const h = x.shape[x.rank - 2];
+  const w = x.shape[x.rank - 1];
+  let ho: number;
+  let wo: number;
+  let scale: number | undefined;
+  if (opts.size) {
+    if (opts.scaleFactor !== undefined) throw new Error("interpolate: give size or scaleFactor, not both");
+    [ho, wo] = opts.size;
+  } else if (opts.scaleFactor !== undefined) {
+    scale = opts.scaleFactor;
+    ho = Math.floor(h * scale);
+    wo = Math.floor(w * scale);
+  } else {
+    throw new Error("interpolate: size or scaleFactor is required");
+  }
+  if (!(ho > 0 && wo > 0)) throw new Error(`interpolate: output size ${ho}x${wo} must be positive`);
+  const identity = (i: number, o: number) =>
+    i === o && (mode === "nearest" || align || scale === undefined || scale === 1);
+  return tf.tidy(() => {
+    const lead = x.shape.slice(0, -2);
+    let y = tf.reshape(x, [-1, w]);
+    if (!identity(w, wo)) {
+      y = plainMatmul(y, tf.transpose(tf.tensor2d(interpolationMatrix(w, wo, mode, align, scale), [wo, w])));
+    }
+    y = tf.reshape(y, [-1, h, wo]);
+    if (!identity(h, ho)) {
+      const t = tf.reshape(tf.transpose(y, [0, 2, 1]), [-1, h]);
+      const r = plainMatmul(
+        t,
+        tf.transpose(tf.tensor2d(interpolationMatrix(h, ho, mode, align, scale), [ho, h])),
+      );
+      y = tf.transpose(tf.reshape(r, [-1, wo, ho]), [0, 2, 1]);
+    }
+    return tf.reshape(y, [...lead, ho, wo]);
+  });
+}
+
+/**
+ * Bilinear `F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners)`: `x` is
+ * `[N, C, H, W]`, `grid` `[N, Hg, Wg, 2]` holds (x, y) in [-1, 1]; out-of-range taps read zero. The
+ * result `[N, C, Hg, Wg]` is differentiable in `x` and in `grid`.
+ */
+export function gridSample(x: Tensor, grid: Tensor, opts: { alignCorners?: boolean } = {}): Tensor {
+  const align = opts.alignCorners ?? false;
+  if (x.rank !== 4 || grid.rank !== 4 || grid.shape[3] !== 2 || grid.shape[0] !== x.shape[0]) {
+    throw new Error(
+      `gridSample: expected x [N, C, H, W] and grid [N, Hg, Wg, 2], got [${x.shape}], [${grid.shape}]`,
+    );
+  }
+  const [n, c, h, w] = x.shape;
+  const [, hg, wg] = grid.shape;
+  const p = hg * wg;
+  return tf.tidy(() => {
+    const [gx, gy] = tf.split(tf.reshape(grid, [n, p, 2]), 2, 2);
+    const unnorm = (g: Tensor, size: number) =>
+      align ? tf.mul(tf.add(g, 1), (size - 1) / 2) : tf.div(tf.sub(tf.mul(tf.add(g, 1), size), 1), 2);
+    const ix = unnorm(gx, w);
+    const iy = unnorm(gy, h);
+    const x0 = tf.floor(ix);
+    const y0 = tf.floor(iy);
+    const x1 = tf.add(x0, 1);
+    const y1 = tf.add(y0, 1);
+    // Masks via step (zero gradient) rather than comparisons, which have no gradient at all.
+    const inside = (v: Tensor, size: number) =>
+      tf.mul(tf.step(tf.add(v, 0.5)), tf.step(tf.sub(size - 0.5, v)));
+    const batch = tf.reshape(tf.mul(tf.range(0, n, 1, "int32"), tf.scalar(h * w, "int32")), [n, 1, 1]);
+    const values = tf.reshape(tf.transpose(x, [0, 2, 3, 1]), [n * h * w, c]);
+    const corner = (cx: Tensor, cy: Tensor, weight: Tensor) => {
+      const xi = tf.cast(tf.clipByValue(cx, 0, w - 1), "int32");
+      const yi = tf.cast(tf.clipByValue(cy, 0, h - 1), "int32");
+      const idx = tf.reshape(tf.add(batch, tf.add(tf.mul(yi, tf.scalar(w, "int32")), xi)), [-1]);
+      const v = tf.reshape(gatherRows(values, idx), [n, p, c]);
+      return tf.mul(v, tf.mul(weight, tf.mul(inside(cx, w), inside(cy, h))));
+    };
+    const out = tf.addN([
+      corner(x0, y0, tf.mul(tf.sub(x1, ix), tf.sub(y1, iy))),
+      corner(x1, y0, tf.mul(tf.sub(ix, x0), tf.sub(y1, iy))),
+      corner(x0, y1, tf.mul(tf.sub(x1, ix), tf.sub(iy, y0))),
+      corner(x1, y1, tf.mul(tf.sub(ix, x0), tf.sub(iy, y0))),
+    ]);
+    return tf.transpose(tf.reshape(out, [n, hg, wg, c]), [0, 3, 1, 2]);
+  });
+}
+
+// ---- einsum ---------------------------------------------------------------------------------------
+
+/**
+ * `torch.einsum` for one or two operands without repeated letters inside an operand, through
+ * transpose / reshape / matmul (TF.js's Einsum kernel is missing on `wasm` and has no gradient).
+ * Without `->` the output is the letters that appear once, in alphabetical order.
+ *
+ * @example
+ * ```ts
+ * import { einsum, ones } from "./ops.ts";
+ * einsum("bqc,bchw->bqhw", ones([2, 5, 8]), ones([2, 8, 4, 4])).shape; // [2, 5, 4, 4]
+ * ```
+ */
+export function einsum(spec: string, ...xs: Tensor[]): Tensor {
+  const clean = spec.replace(/\s+/g, "");
+  const [lhs, given] = clean.split("->");
+  const ins = lhs.split(",");
+  if (ins.length !== xs.length || ins.length < 1 || ins.length > 2) {
+    throw new Error(
+      `einsum "${spec}": ${ins.length} operand specs for ${xs.length} tensors (1 or 2 supported)`,
+    );
+  }
+  const sizes = new Map<string, number>();
+  ins.forEach((s, k) => {
+    if (!/^[a-zA-Z]*$/.test(s) || new Set(s).size !== s.length || s.length !== xs[k].rank) {
+      throw new Error(`einsum "${spec}": operand ${k} "${s}" does not fit shape [${xs[k].shape}]`);
+    }
+    [...s].forEach((ch, i) => {
+      const d = xs[k].shape[i];
+      if (sizes.has(ch) && sizes.get(ch) !== d) {
+        throw new Error(`einsum "${spec}": letter ${ch} is ${sizes.get(ch)} and ${d}`);
+      }
+      sizes.set(ch, d);
+    });
+  });
+  const count = (ch: string) => ins.join("").split(ch).length - 1;
+  const out = given ?? [...sizes.keys()].filter((ch) => count(ch) === 1).sort().join("");
+  for (const ch of out) {
+    if (!sizes.has(ch)) throw new Error(`einsum "${spec}": output letter ${ch} not in inputs`);
+  }
+  const dims = (s: string) => [...s].map((ch) => sizes.get(ch)!);
+  return tf.tidy(() => {
+    // Sum letters that only one operand has and the output lacks.
+    const reduced = xs.map((t, k) => {
+      const others = ins.filter((_, j) => j !== k).join("") + out;
+      const axes = [...ins[k]].map((ch, i) => (others.includes(ch) ? -1 : i)).filter((i) => i >= 0);
+      return {
+        t: axes.length ? tf.sum(t, axes) : t,
+        s: [...ins[k]].filter((ch) => others.includes(ch)).join(""),
+      };
+    });
+    if (reduced.length === 1) {
+      const { t, s } = reduced[0];
+      return tf.transpose(t, [...out].map((ch) => s.indexOf(ch)));
+    }
+    const [a, b] = reduced;
+    const batch = [...a.s].filter((ch) => b.s.includes(ch) && out.includes(ch)).join("");
+    const contract = [...a.s].filter((ch) => b.s.includes(ch) && !out.includes(ch)).join("");
+    const freeA = [...a.s].filter((ch) => !b.s.includes(ch)).join("");
+    const freeB = [...b.s].filter((ch) => !a.s.includes(ch)).join("");
+    const size = (s: string) => dims(s).reduce((p, d) => p * d, 1);
+    const at = tf.reshape(
+      tf.transpose(a.t, [...(batch + freeA + contract)].map((ch) => a.s.indexOf(ch))),
+      [size(batch), size(freeA), size(contract)],
+    );
+    const bt = tf.reshape(
+      tf.transpose(b.t, [...(batch + contract + freeB)].map((ch) => b.s.indexOf(ch))),
+      [size(batch), size(contract), size(freeB)],
+    );
+    const prodLetters = batch + freeA + freeB;
+    const y = tf.reshape(plainMatmul(at, bt), dims(prodLetters));
+    return tf.transpose(y, [...out].map((ch) => prodLetters.indexOf(ch)));
+  });
 }

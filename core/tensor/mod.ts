@@ -1,0 +1,15 @@
+/**
+ * The tensor engine: backend selection ({@link useBackend}, {@link useDevice}), the ops facade with
+ * PyTorch semantics, and (below) the nn modules.
+ *
+ * @example
+ * ```ts
+ * import { matmul, randn, useBackend } from "./mod.ts";
+ * await useBackend("wasm");
+ * const y = matmul(randn([2, 3]), randn([3, 4]));
+ * ```
+ * @module
+ */
+export * from "./ops.ts";
+export * from "./backend.ts";
+// nn modules: export * from "./nn/mod.ts";
