@@ -1,6 +1,6 @@
 /**
  * The tensor engine: backend selection ({@link useBackend}, {@link useDevice}), the ops facade with
- * PyTorch semantics, and (below) the nn modules.
+ * PyTorch semantics, and the nn modules under `nn`.
  *
  * @example
  * ```ts
@@ -12,4 +12,5 @@
  */
 export * from "./ops.ts";
 export * from "./backend.ts";
-// nn modules: export * from "./nn/mod.ts";
+/** The nn modules (`nn.Linear`, `nn.MultiheadAttention`, `nn.init`, ...). */
+export * as nn from "./nn/mod.ts";
