@@ -18,7 +18,22 @@
  * @module
  */
 
-import sharp from "sharp";
+import type sharpModule from "sharp";
+
+type Sharp = typeof sharpModule;
+let sharpPromise: Promise<Sharp> | undefined;
+
+/**
+ * sharp is a native addon: it is loaded on first use, so that modules importing this one (plugins,
+ * tasks that never touch images) need no `--allow-ffi`.
+ */
+function loadSharp(): Promise<Sharp> {
+  sharpPromise ??= import("sharp").then((m) => m.default as Sharp).catch((e) => {
+    sharpPromise = undefined;
+    throw new Error(`cannot load sharp, the image codec (run with --allow-ffi): ${(e as Error).message}`);
+  });
+  return sharpPromise;
+}
 
 /** An 8-bit image: `height` rows of `width` pixels of `channels` interleaved samples. */
 export interface ImageU8 {
@@ -50,6 +65,7 @@ function describe(e: unknown): string {
  */
 export async function decodeImage(bytes: Uint8Array, name = "<bytes>"): Promise<ImageU8> {
   try {
+    const sharp = await loadSharp();
     const { data, info } = await sharp(bytes, { autoOrient: true, ignoreIcc: true, failOn: "error" })
       .removeAlpha()
       .toColourspace("srgb")
@@ -95,6 +111,7 @@ export async function readImage(path: string): Promise<ImageU8> {
 export async function readImageSize(path: string): Promise<{ height: number; width: number }> {
   let size: { width?: number; height?: number };
   try {
+    const sharp = await loadSharp();
     const meta = await sharp(await Deno.readFile(path)).metadata();
     size = meta.autoOrient ?? meta;
   } catch (e) {
@@ -136,6 +153,7 @@ export async function encodeJpeg(img: ImageU8, options: JpegOptions = {}): Promi
     throw new Error(`encodeJpeg: quality must be an integer in 1..100, got ${quality}`);
   }
   const raw = { width: img.width, height: img.height, channels: img.channels as 1 | 3 };
+  const sharp = await loadSharp();
   let pipeline = sharp(img.data, { raw });
   // A one-channel input would otherwise be written as a three-channel JPEG.
   if (img.channels === 1) pipeline = pipeline.toColourspace("b-w");

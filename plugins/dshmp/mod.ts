@@ -12,7 +12,8 @@
  * @module
  */
 import { definePlugin } from "../../core/plugin.ts";
-import { dshmpDefaults } from "./config.ts";
+import { type DshmpConfig, dshmpDefaults } from "./config.ts";
+import { dsHmpHierarchicalFromConfig } from "./modeling/clip_decoder/mod.ts";
 
 export { type DshmpConfig, dshmpDefaults, type DshmpKeys } from "./config.ts";
 
@@ -21,7 +22,11 @@ export default definePlugin({
   name: "dshmp",
   requires: ["mask2former"],
   defaults: dshmpDefaults,
-  register(_registries) {
-    // Entries are added here as the decoders, losses and the DsHmp model land.
+  register(registries) {
+    const owner = { owner: "dshmp" };
+    registries.decoders.register("DsHmpHierarchical", (cfg, ctx) => {
+      const c = cfg as unknown as DshmpConfig;
+      return dsHmpHierarchicalFromConfig(c, c.MODEL.VITA.HIDDEN_DIM, { generator: ctx.generator });
+    }, owner);
   },
 });

@@ -12,6 +12,8 @@
  */
 import { definePlugin } from "../../core/plugin.ts";
 import { mask2formerDefaults } from "./config.ts";
+import { d2SwinTransformerFactory } from "./modeling/backbone/mod.ts";
+import { msDeformAttnPixelDecoderFactory } from "./modeling/pixel_decoder/mod.ts";
 
 export { type Mask2FormerConfig, mask2formerDefaults } from "./config.ts";
 
@@ -19,7 +21,9 @@ export { type Mask2FormerConfig, mask2formerDefaults } from "./config.ts";
 export default definePlugin({
   name: "mask2former",
   defaults: mask2formerDefaults,
-  register(_registries) {
-    // Entries are added here as the backbone, pixel decoder and criterion land.
+  register(registries) {
+    const owner = { owner: "mask2former" };
+    registries.backbones.register("D2SwinTransformer", d2SwinTransformerFactory, owner);
+    registries.decoders.register("MSDeformAttnPixelDecoder", msDeformAttnPixelDecoderFactory, owner);
   },
 });

@@ -12,6 +12,7 @@
  */
 import { definePlugin } from "../../core/plugin.ts";
 import { mevisDefaults } from "./config.ts";
+import { mevisDatasetFactory } from "./data/mevis_dataset.ts";
 
 export { datasetRoot, DATASETS_ENV, type MevisConfig, mevisDefaults } from "./config.ts";
 
@@ -19,7 +20,9 @@ export { datasetRoot, DATASETS_ENV, type MevisConfig, mevisDefaults } from "./co
 export default definePlugin({
   name: "mevis",
   defaults: mevisDefaults,
-  register(_registries) {
-    // Entries are added here as the data sets and the evaluator land.
+  register(registries) {
+    for (const name of ["mevis_train", "mevis_val", "mevis_test"] as const) {
+      registries.datasets.register(name, mevisDatasetFactory(name), { owner: "mevis" });
+    }
   },
 });
