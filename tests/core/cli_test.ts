@@ -148,14 +148,13 @@ async function runTaskProcess(task: string, args: string[]) {
 }
 
 Deno.test("a task run as a subprocess: config built, then not-built message and exit 2", async () => {
-  const r = await runTaskProcess("eval", [
+  const r = await runTaskProcess("demo", [
     "--config-file",
     "configs/dshmp_swin_tiny.yaml",
-    "--eval-only",
     "MODEL.WEIGHTS",
     "w",
   ]);
-  assertEquals([r.code, r.stdout, r.stderr], [2, "", "eval: not built yet — see issue #10\n"]);
+  assertEquals([r.code, r.stdout, r.stderr], [2, "", "demo: not built yet — see issue #6\n"]);
   const help = await runTaskProcess("train", ["--help"]);
   assertEquals(help.code, 0);
   assert(help.stdout.startsWith("Usage: deno task train"));
