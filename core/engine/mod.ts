@@ -27,3 +27,8 @@ export * from "./optimizer.ts";
 export * from "./lr_scheduler.ts";
 export * from "./grad_clip.ts";
 export * from "./grad_accumulator.ts";
+export * from "./trainer.ts";
+export * from "./checkpointer.ts";
+export * from "./hooks.ts";
+export * from "./metrics_log.ts";
+export * from "./loss_curve.ts";
