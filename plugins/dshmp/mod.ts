@@ -12,8 +12,8 @@
  * @module
  */
 import { definePlugin } from "../../core/plugin.ts";
-import { type DshmpConfig, dshmpDefaults } from "./config.ts";
-import { dsHmpHierarchicalFromConfig } from "./modeling/clip_decoder/mod.ts";
+import { dshmpDefaults } from "./config.ts";
+import { dshmpFrameDecoderFactory, dsHmpHierarchicalFactory, dshmpModelFactory } from "./model/build.ts";
 
 export { type DshmpConfig, dshmpDefaults, type DshmpKeys } from "./config.ts";
 
@@ -24,9 +24,8 @@ export default definePlugin({
   defaults: dshmpDefaults,
   register(registries) {
     const owner = { owner: "dshmp" };
-    registries.decoders.register("DsHmpHierarchical", (cfg, ctx) => {
-      const c = cfg as unknown as DshmpConfig;
-      return dsHmpHierarchicalFromConfig(c, c.MODEL.VITA.HIDDEN_DIM, { generator: ctx.generator });
-    }, owner);
+    registries.decoders.register("DshmpMultiScaleMaskedTransformerDecoder", dshmpFrameDecoderFactory, owner);
+    registries.decoders.register("DsHmpHierarchical", dsHmpHierarchicalFactory, owner);
+    registries.models.register("DsHmp", dshmpModelFactory, owner);
   },
 });
