@@ -12,10 +12,17 @@
  */
 import { definePlugin } from "../../core/plugin.ts";
 import { mask2formerDefaults } from "./config.ts";
+import {
+  MASK2FORMER_CONVERTER,
+  mask2formerConverterFactory,
+  RAW_CONVERTER,
+  rawConverterFactory,
+} from "./convert/mod.ts";
 import { d2SwinTransformerFactory } from "./modeling/backbone/mod.ts";
 import { msDeformAttnPixelDecoderFactory } from "./modeling/pixel_decoder/mod.ts";
 
 export { type Mask2FormerConfig, mask2formerDefaults } from "./config.ts";
+export { loadReport, processCkpt, renameStaticQuery } from "./convert/mod.ts";
 
 /** The mask2former plugin. */
 export default definePlugin({
@@ -25,5 +32,7 @@ export default definePlugin({
     const owner = { owner: "mask2former" };
     registries.backbones.register("D2SwinTransformer", d2SwinTransformerFactory, owner);
     registries.decoders.register("MSDeformAttnPixelDecoder", msDeformAttnPixelDecoderFactory, owner);
+    registries.converters.register(MASK2FORMER_CONVERTER, mask2formerConverterFactory, owner);
+    registries.converters.register(RAW_CONVERTER, rawConverterFactory, owner);
   },
 });
