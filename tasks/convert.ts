@@ -28,13 +28,7 @@ import { dtypeSize, type NamedTensor, numelOf, saveSafetensors } from "../core/i
 import type { CheckpointConverter, Shaped } from "../core/io/weights.ts";
 import type { Factory } from "../core/registries.ts";
 import { useBackend } from "../core/tensor/backend.ts";
-import {
-  loadReport,
-  MASK2FORMER_CONVERTER,
-  mask2formerConverterFactory,
-  RAW_CONVERTER,
-  rawConverterFactory,
-} from "../plugins/mask2former/convert/mod.ts";
+import { loadReport, MASK2FORMER_CONVERTER, RAW_CONVERTER } from "../plugins/mask2former/convert/mod.ts";
 import { runTask, type TaskContext, type TaskSpec } from "./cli.ts";
 
 /** The convert task's command line. */
@@ -65,11 +59,6 @@ export const convertSpec = {
     "deno task convert --raw --from weights.pth --out weights.safetensors",
   ],
 } as const satisfies TaskSpec<FlagSpecs>;
-
-const BUILT_IN: Record<string, Factory<CheckpointConverter>> = {
-  [MASK2FORMER_CONVERTER]: mask2formerConverterFactory,
-  [RAW_CONVERTER]: rawConverterFactory,
-};
 
 /**
  * The default output path: the input's name with `.safetensors` for its extension (`.converted` added
@@ -124,10 +113,7 @@ async function main(ctx: TaskContext<typeof convertSpec.flags>): Promise<number>
 
   const name = ctx.args.flags.converter ??
     (raw ? RAW_CONVERTER : ckpt.format === "pickle" ? MASK2FORMER_CONVERTER : RAW_CONVERTER);
-  // The plugin registers these; until it does (or without it) the built-in factories serve.
-  const factory = ctx.registries.converters.has(name) || !(name in BUILT_IN)
-    ? ctx.registries.converters.get(name) as Factory<CheckpointConverter>
-    : BUILT_IN[name];
+  const factory = ctx.registries.converters.get(name) as Factory<CheckpointConverter>;
   const converter = factory(ctx.cfg, ctx);
   t0 = performance.now();
   const result = converter.convert(ckpt, from);
