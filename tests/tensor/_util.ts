@@ -2,7 +2,6 @@
  * Shared helpers of the tensor tests: backend loops, seeded data and float64 finite differences.
  * @module
  */
-import { assert } from "../assert.ts";
 import { Generator } from "../../core/random.ts";
 import { type BackendName, useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -70,8 +69,5 @@ export function fdGrad(
   return g;
 }
 
-/**
- * Deep equality. (`assertEquals` from tests/assert.ts is an assertion function declared without a type
- * annotation, which TypeScript refuses to call: TS2775.)
- */
-export const eq: (actual: unknown, expected: unknown, message?: string) => void = assert.deepStrictEqual;
+/** Deep equality. */
+export { assertEquals as eq } from "../assert.ts";
