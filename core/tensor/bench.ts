@@ -1,7 +1,8 @@
 /**
  * Micro-benchmarks of the ops that dominate DsHmp's cost, on the active backend: a 1024^3 matmul,
- * conv2d (native forward, and the im2col path that training takes, forward + backward) and bilinear
- * gridSample (the MSDeformAttn sampler). `deno task bench` prints them.
+ * conv2d (native forward, and the im2col path that training takes, forward + backward), bilinear
+ * gridSample (the MSDeformAttn sampler; forward, and forward + backward) and a rank-5 permute.
+ * `deno task bench` prints them.
  *
  * @example
  * ```ts
@@ -105,6 +106,31 @@ export async function benchOps(
     samples,
     "Msamples/s",
   );
-  ops.dispose([value, grid]);
+  const valueV = ops.variable(value.clone());
+  const gridV = ops.variable(grid.clone());
+  record(
+    "gridSample same, forward+backward",
+    await best(repeats, () => {
+      const { value: loss, grads } = ops.valueAndGrads(
+        () => ops.sum(ops.square(ops.gridSample(valueV, gridV))),
+        [valueV, gridV],
+      );
+      ops.dispose(grads);
+      return loss;
+    }),
+    3 * samples,
+    "Msamples/s",
+  );
+  ops.dispose([value, grid, valueV, gridV]);
+
+  // Swin's qkv split: a rank-5 permute that moves the leading axis.
+  const qkv = ops.randn([322, 49, 3, 3, 32], g);
+  record(
+    "permute [322,49,3,3,32] by [2,0,3,1,4]",
+    await best(repeats, () => ops.permute(qkv, [2, 0, 3, 1, 4])),
+    qkv.size / 1e6,
+    "Melements/s",
+  );
+  qkv.dispose();
   return results;
 }

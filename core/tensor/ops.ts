@@ -9,6 +9,7 @@
  */
 import * as tf from "@tensorflow/tfjs";
 import { defaultGenerator, type Generator } from "../random.ts";
+import { gridSampleKernelAvailable, runGridSample } from "./kernels/grid_sample.ts";
 
 /** A tensor of the active backend. */
 export type Tensor = tf.Tensor;
@@ -190,7 +191,81 @@ export function reshape(x: Tensor, shape: number[]): Tensor {
 }
 /** Permutes axes (PyTorch `permute`). */
 export function permute(x: Tensor, perm: number[]): Tensor {
-  return tf.transpose(x, perm);
+  return transposeAxes(x, perm);
+}
+
+/**
+ * `tf.transpose(x, perm)` with size-1 axes dropped and axes that stay neighbours merged (reshapes cost
+ * nothing), so that the backend sees the lowest rank possible. On `wasm`, whose kernel is fast up to
+ * rank 4 but takes ~230 ns per element at rank 5 (axis 0 moving) and ~70 ns at rank 6, a transpose
+ * still of rank 5 or more runs as a few rank-4 ones, each moving one axis to its place:
+ * `[322, 49, 3, 3, 32]` by `[2, 0, 3, 1, 4]` goes from ~320 ms to ~10 ms. Gradients follow through
+ * the steps.
+ */
+function transposeAxes(x: Tensor, perm: number[]): Tensor {
+  const r = x.rank;
+  if (perm.length !== r || new Set(perm).size !== r || perm.some((a) => !(a >= 0 && a < r))) {
+    return tf.transpose(x, perm); // TF.js's own error
+  }
+  const outShape = perm.map((a) => x.shape[a]);
+  const { shape, perm: p } = canonicalPermutation(x.shape, perm);
+  if (p.every((a, i) => a === i)) return tf.reshape(x, outShape);
+  if (p.length === r) {
+    if (r < 5 || tf.getBackend() !== "wasm") return tf.transpose(x, perm);
+  } else if (p.length < 5 || tf.getBackend() !== "wasm") {
+    return tf.tidy(() => tf.reshape(tf.transpose(tf.reshape(x, shape), p), outShape));
+  }
+  return tf.tidy(() => {
+    let y = tf.reshape(x, shape);
+    let curShape = shape;
+    let cur = p.map((_, i) => i); // the canonical axis at each position of y
+    for (let i = 0; i < p.length; i++) {
+      // Merge what is already in place; finish in one step once the rest is rank 4 or less.
+      const target = p.map((a) => cur.indexOf(a)); // y's axis for each output position
+      const c = canonicalPermutation(curShape, target);
+      if (c.perm.every((a, k) => a === k)) break;
+      if (c.perm.length < 5) {
+        y = tf.reshape(tf.transpose(tf.reshape(y, c.shape), c.perm), p.map((a) => shape[a]));
+        break;
+      }
+      // Move the axis wanted at position i there: [before, between, moved, after] -> [0, 2, 1, 3].
+      const j = cur.indexOf(p[i]);
+      if (j === i) continue;
+      const size = (a: number, b: number) => curShape.slice(a, b).reduce((u, v) => u * v, 1);
+      const four = [size(0, i), size(i, j), curShape[j], size(j + 1, curShape.length)];
+      y = tf.transpose(tf.reshape(y, four), [0, 2, 1, 3]);
+      cur = [...cur.slice(0, i), cur[j], ...cur.slice(i, j), ...cur.slice(j + 1)];
+      curShape = cur.map((a) => shape[a]);
+      y = tf.reshape(y, curShape);
+    }
+    return tf.reshape(y, outShape);
+  });
+}
+
+/**
+ * The same permutation of the same data with size-1 axes dropped and runs of axes that stay adjacent
+ * and in order merged into one.
+ */
+function canonicalPermutation(shape: number[], perm: number[]): { shape: number[]; perm: number[] } {
+  const kept = perm.filter((a) => shape[a] !== 1);
+  // Groups: maximal runs in `kept` of consecutive input axes (size-1 axes between them are skipped).
+  const groups: number[][] = [];
+  const nextNonUnit = (a: number) => {
+    let b = a + 1;
+    while (b < shape.length && shape[b] === 1) b++;
+    return b;
+  };
+  for (const a of kept) {
+    const last = groups[groups.length - 1];
+    if (last && nextNonUnit(last[last.length - 1]) === a) last.push(a);
+    else groups.push([a]);
+  }
+  // Each group in input order gives one axis of the canonical input.
+  const byInput = groups.map((g, k) => ({ first: g[0], k, size: g.reduce((u, a) => u * shape[a], 1) }))
+    .sort((u, v) => u.first - v.first);
+  const position = new Array<number>(groups.length);
+  byInput.forEach((g, i) => (position[g.k] = i));
+  return { shape: byInput.map((g) => g.size), perm: groups.map((_, k) => position[k]) };
 }
 /** Swaps two axes (PyTorch `transpose(d0, d1)`). */
 export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
@@ -200,7 +275,7 @@ export function transpose(x: Tensor, dim0: number, dim1: number): Tensor {
   const perm = Array.from({ length: r }, (_, i) => i);
   perm[a] = b;
   perm[b] = a;
-  return tf.transpose(x, perm);
+  return transposeAxes(x, perm);
 }
 /** Inserts an axis of size 1. */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
@@ -227,7 +302,23 @@ export function cat(xs: Tensor[], axis = 0): Tensor {
 }
 /** Stacks along a new `axis`. */
 export function stack(xs: Tensor[], axis = 0): Tensor {
-  return tf.stack(xs, axis < 0 ? xs[0].rank + 1 + axis : axis);
+  const a = axis < 0 ? xs[0].rank + 1 + axis : axis;
+  if (
+    xs.length > 1 && a > 0 && a <= xs[0].rank && sizeOf(xs[0].shape.slice(a)) < 64 &&
+    xs.every((x) => x.rank === xs[0].rank && x.shape.every((d, i) => d === xs[0].shape[i])) &&
+    tf.getBackend() === "wasm"
+  ) {
+    // wasm's Concat copies one inner row per input at a time: with short rows ([8, 32, 5880, 4] x 3
+    // on axis 3) it runs at ~190 ms; stacking on axis 0 and moving that axis takes ~55 ms.
+    return tf.tidy(() =>
+      transposeAxes(tf.stack(xs, 0), [
+        ...xs[0].shape.slice(0, a).map((_, i) => i + 1),
+        0,
+        ...xs[0].shape.slice(a).map((_, i) => a + i + 1),
+      ])
+    );
+  }
+  return tf.stack(xs, a);
 }
 /** Splits into pieces of the given sizes (or `n` equal pieces) along `axis`. */
 export function split(x: Tensor, sizes: number[] | number, axis = 0): Tensor[] {
@@ -239,7 +330,46 @@ export function unstack(x: Tensor, axis = 0): Tensor[] {
 }
 /** A slice by `begin` and `size` (-1 = to the end). */
 export function slice(x: Tensor, begin: number[], size?: number[]): Tensor {
-  return tf.slice(x, begin, size);
+  return sliceMerged(x, begin, size);
+}
+
+/**
+ * `tf.slice` on the lowest rank that describes the same slice: size-1 axes dropped and every axis taken
+ * whole merged into the axis before it. `wasm` slices rank > 4 element by element and copies one
+ * innermost row at a time otherwise: a `[1, 5880, 8, 3, 4, 2]` slice of one level took ~150 ms, as
+ * `[47040, 24]` -> `[47040, 8]` ~2 ms.
+ */
+function sliceMerged(x: Tensor, begin: number[], size?: number[]): Tensor {
+  const r = x.rank;
+  const b = x.shape.map((_, i) => begin[i] ?? 0);
+  const s = x.shape.map((
+    d,
+    i,
+  ) => (size === undefined || size[i] === undefined || size[i] === -1 ? d - b[i] : size[i]));
+  const valid = begin.length <= r && (size === undefined || size.length <= r) &&
+    x.shape.every((d, i) => Number.isInteger(b[i]) && b[i] >= 0 && s[i] >= 0 && b[i] + s[i] <= d);
+  if (!valid || r < 2 || s.some((d) => d === 0)) return tf.slice(x, begin, size);
+  // Merge from the inside out: axis i+1 taken whole folds into axis i.
+  const dims: number[] = [];
+  const bs: number[] = [];
+  const ss: number[] = [];
+  for (let i = r - 1; i >= 0; i--) {
+    const d = x.shape[i];
+    if (d === 1) continue;
+    const k = dims.length - 1;
+    if (k >= 0 && bs[k] === 0 && ss[k] === dims[k]) {
+      dims[k] *= d;
+      bs[k] = b[i] * dims[k] / d;
+      ss[k] = s[i] * dims[k] / d;
+    } else {
+      dims.push(d);
+      bs.push(b[i]);
+      ss.push(s[i]);
+    }
+  }
+  if (dims.length >= r) return tf.slice(x, b, s);
+  if (dims.length === 0 || ss.every((d, k) => d === dims[k])) return tf.reshape(x, s);
+  return tf.tidy(() => tf.reshape(tf.slice(tf.reshape(x, dims.reverse()), bs.reverse(), ss.reverse()), s));
 }
 /** `x[start:end]` along one axis (negative indices allowed). */
 export function narrow(x: Tensor, axis: number, start: number, length: number): Tensor {
@@ -248,7 +378,7 @@ export function narrow(x: Tensor, axis: number, start: number, length: number): 
   const size = x.shape.map(() => -1);
   begin[a] = start < 0 ? x.shape[a] + start : start;
   size[a] = length;
-  return tf.slice(x, begin, size);
+  return sliceMerged(x, begin, size);
 }
 /** Broadcasts to `shape`. */
 export function broadcastTo(x: Tensor, shape: number[]): Tensor {
@@ -1059,6 +1189,21 @@ export function gridSample(x: Tensor, grid: Tensor, opts: { alignCorners?: boole
       `gridSample: expected x [N, C, H, W] and grid [N, Hg, Wg, 2], got [${x.shape}], [${grid.shape}]`,
     );
   }
+  if (gridSampleKernelAvailable()) {
+    // wasm and cpu: one JS loop over the samples (kernels/grid_sample.ts), 4-7x the composite below.
+    return tf.tidy(() =>
+      runGridSample(
+        x.dtype === "float32" ? x : tf.cast(x, "float32"),
+        grid.dtype === "float32" ? grid : tf.cast(grid, "float32"),
+        align,
+      )
+    );
+  }
+  return gridSampleComposite(x, grid, align);
+}
+
+/** {@link gridSample} from TF.js ops (four gathers): the path on webgpu and the other backends. */
+function gridSampleComposite(x: Tensor, grid: Tensor, align: boolean): Tensor {
   const [n, c, h, w] = x.shape;
   const [, hg, wg] = grid.shape;
   const p = hg * wg;
@@ -1147,7 +1292,7 @@ export function einsum(spec: string, ...xs: Tensor[]): Tensor {
     });
     if (reduced.length === 1) {
       const { t, s } = reduced[0];
-      return tf.transpose(t, [...out].map((ch) => s.indexOf(ch)));
+      return transposeAxes(t, [...out].map((ch) => s.indexOf(ch)));
     }
     const [a, b] = reduced;
     const batch = [...a.s].filter((ch) => b.s.includes(ch) && out.includes(ch)).join("");
@@ -1156,15 +1301,15 @@ export function einsum(spec: string, ...xs: Tensor[]): Tensor {
     const freeB = [...b.s].filter((ch) => !a.s.includes(ch)).join("");
     const size = (s: string) => dims(s).reduce((p, d) => p * d, 1);
     const at = tf.reshape(
-      tf.transpose(a.t, [...(batch + freeA + contract)].map((ch) => a.s.indexOf(ch))),
+      transposeAxes(a.t, [...(batch + freeA + contract)].map((ch) => a.s.indexOf(ch))),
       [size(batch), size(freeA), size(contract)],
     );
     const bt = tf.reshape(
-      tf.transpose(b.t, [...(batch + contract + freeB)].map((ch) => b.s.indexOf(ch))),
+      transposeAxes(b.t, [...(batch + contract + freeB)].map((ch) => b.s.indexOf(ch))),
       [size(batch), size(contract), size(freeB)],
     );
     const prodLetters = batch + freeA + freeB;
     const y = tf.reshape(plainMatmul(at, bt), dims(prodLetters));
-    return tf.transpose(y, [...out].map((ch) => prodLetters.indexOf(ch)));
+    return transposeAxes(y, [...out].map((ch) => prodLetters.indexOf(ch)));
   });
 }
