@@ -34,6 +34,7 @@ import { PluginError, registerPlugins } from "../core/plugin.ts";
 import { Generator } from "../core/random.ts";
 import { type BuildContext, createRegistries, type Registries } from "../core/registries.ts";
 import { RegistryError } from "../core/registry.ts";
+import { DeviceError } from "../core/tensor/backend.ts";
 import { builtinPlugins } from "../mod.ts";
 
 /** The flags every task takes. */
@@ -233,12 +234,12 @@ export async function buildTaskContext<F extends FlagSpecs = Record<never, never
 /** The error kinds a task reports as a one-line message (exit 1) rather than a stack trace. */
 function isUserError(e: unknown): e is Error {
   return e instanceof UsageError || e instanceof ConfigError || e instanceof PluginError ||
-    e instanceof RegistryError;
+    e instanceof RegistryError || e instanceof DeviceError;
 }
 
 /**
  * Runs a task: builds its context from `argv`, calls `main`, and exits with its code. `--help` prints
- * the help and exits 0; a usage, config, plugin or registry error prints `<task>: <message>` to stderr
+ * the help and exits 0; a usage, config, plugin, registry or device error prints `<task>: <message>` to stderr
  * and exits 1; other errors propagate.
  */
 export async function runTask<F extends FlagSpecs = Record<never, never>>(

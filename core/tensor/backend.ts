@@ -32,6 +32,11 @@ import * as tf from "@tensorflow/tfjs";
 import os from "node:os";
 
 /** Backends {@link useBackend} accepts. */
+
+/** A device or backend that cannot be used here; the message says why and what to do. */
+export class DeviceError extends Error {
+  override name = "DeviceError";
+}
 export type BackendName = "auto" | "wasm" | "cpu" | "webgpu" | "gpu" | "tensorflow-cpu";
 
 /** Every backend name, in the order of the table above. */
@@ -110,7 +115,7 @@ export function resolveDevice(device: string): { backend: BackendName; note?: st
   }
   if (d === "tfjs-cpu") return { backend: "cpu" };
   if ((BACKEND_NAMES as readonly string[]).includes(d)) return { backend: d as BackendName };
-  throw new Error(`unknown device "${device}"; expected one of ${DEVICE_NAMES.join(", ")} (or cuda:N)`);
+  throw new DeviceError(`unknown device "${device}"; expected one of ${DEVICE_NAMES.join(", ")} (or cuda:N)`);
 }
 
 /**
@@ -172,7 +177,7 @@ export async function useBackend(
     case "tensorflow-cpu":
       return await useTfjsNode(name);
     default:
-      throw new Error(`unknown backend "${name}"; expected one of ${BACKEND_NAMES.join(", ")}`);
+      throw new DeviceError(`unknown backend "${name}"; expected one of ${BACKEND_NAMES.join(", ")}`);
   }
 }
 
@@ -183,7 +188,7 @@ function setActive(info: BackendInfo): BackendInfo {
 
 async function setTf(tfName: string): Promise<void> {
   const ok = await tf.setBackend(tfName);
-  if (!ok) throw new Error(`TF.js could not initialise backend "${tfName}"`);
+  if (!ok) throw new DeviceError(`TF.js could not initialise backend "${tfName}"`);
   await tf.ready();
 }
 
@@ -204,7 +209,7 @@ function requestedThreads(explicit?: number): number {
   const env = readEnv("DSHMP_THREADS");
   const n = explicit ?? (env ? Number(env) : navigator.hardwareConcurrency || 1);
   if (!Number.isInteger(n) || n < 1) {
-    throw new Error(`thread count must be a positive integer, got ${explicit ?? env} (DSHMP_THREADS)`);
+    throw new DeviceError(`thread count must be a positive integer, got ${explicit ?? env} (DSHMP_THREADS)`);
   }
   return n;
 }
@@ -239,7 +244,7 @@ async function useWasm(threadsOpt?: number): Promise<BackendInfo> {
       await setTf("wasm");
     } catch (e) {
       const hint = want > 1 ? " (DSHMP_THREADS=1 runs wasm without worker threads)" : "";
-      throw new Error(`backend wasm failed to initialise: ${(e as Error).message ?? e}${hint}`);
+      throw new DeviceError(`backend wasm failed to initialise: ${(e as Error).message ?? e}${hint}`);
     } finally {
       restore?.();
     }
@@ -341,7 +346,7 @@ export async function hasWebgpuAdapter(): Promise<boolean> {
 
 async function useWebgpu(): Promise<BackendInfo> {
   if (!(await hasWebgpuAdapter())) {
-    throw new Error(
+    throw new DeviceError(
       "backend webgpu: no WebGPU adapter (navigator.gpu.requestAdapter() returned null). It needs a GPU " +
         "with Vulkan/Metal/D3D12 drivers; on Linux without a GPU, `apt-get install mesa-vulkan-drivers` gives " +
         "a software adapter (lavapipe; correct but ~100x slower than wasm). Use --device cpu for wasm.",
@@ -362,10 +367,10 @@ async function useTfjsNode(name: "gpu" | "tensorflow-cpu"): Promise<BackendInfo>
     try {
       await import(specifier);
     } catch (e) {
-      throw new Error(`${tfjsNodeInstallHelp(pkg)}\n(loading ${pkg} failed: ${(e as Error).message})`);
+      throw new DeviceError(`${tfjsNodeInstallHelp(pkg)}\n(loading ${pkg} failed: ${(e as Error).message})`);
     }
     if (!tf.findBackend("tensorflow")) {
-      throw new Error(
+      throw new DeviceError(
         `${tfjsNodeInstallHelp(pkg)}\n(${pkg} loaded but registered no "tensorflow" backend with this ` +
           `TF.js; it must be version ${TFJS_NODE_VERSION} like @tensorflow/tfjs)`,
       );
