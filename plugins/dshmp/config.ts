@@ -66,6 +66,14 @@ export const dshmpDefaults = {
       POS_TAGGER: str("wink", { choices: ["wink"], doc: "part-of-speech tagger standing in for spaCy" }),
       TAGGER_MOTION_FIXES: bool(false, "correct wink-nlp tags that disagree with spaCy on motion words"),
       HIERARCHICAL_MOTION: bool(true, "hierarchical cross-attention in the clip decoder; false = ablation"),
+      CONTRASTIVE_TABLES_DIR: str(
+        "",
+        "folder with idx2positive.json / idx2negative.json; empty: the training split's folder",
+      ),
+      MEMORY_BANK_SIZE: int(
+        -1,
+        "rows of the contrastive memory bank; -1: the tables' largest idx + 1, or 23051 (the paper's) without tables",
+      ),
       HCA_ALIGN_QUERY_ORDER: bool(
         false,
         "fix: apply the HCA re-ordering as matched (the original inverts it)",

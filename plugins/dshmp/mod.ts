@@ -1,8 +1,9 @@
 /**
  * The DsHmp plugin: the text pathway (RoBERTa, static/motion decoupling), the frame decoder with static
  * perception, the clip decoder with hierarchical motion perception, and the VITA and contrastive losses.
- * It builds on the mask2former plugin. Its config keys are in `config.ts`; its registry entries are added
- * as the parts are ported.
+ * It builds on the mask2former plugin. Its config keys are in `config.ts`. Registry entries: decoders
+ * `DshmpMultiScaleMaskedTransformerDecoder` and `DsHmpHierarchical`, loss `VitaSetCriterion`, model
+ * `DsHmp`.
  *
  * @example
  * ```ts
@@ -13,6 +14,7 @@
  */
 import { definePlugin } from "../../core/plugin.ts";
 import { dshmpDefaults } from "./config.ts";
+import { vitaSetCriterionFactory } from "./model/criteria.ts";
 import { dshmpFrameDecoderFactory, dsHmpHierarchicalFactory, dshmpModelFactory } from "./model/build.ts";
 
 export { type DshmpConfig, dshmpDefaults, type DshmpKeys } from "./config.ts";
@@ -26,6 +28,7 @@ export default definePlugin({
     const owner = { owner: "dshmp" };
     registries.decoders.register("DshmpMultiScaleMaskedTransformerDecoder", dshmpFrameDecoderFactory, owner);
     registries.decoders.register("DsHmpHierarchical", dsHmpHierarchicalFactory, owner);
+    registries.losses.register("VitaSetCriterion", vitaSetCriterionFactory, owner);
     registries.models.register("DsHmp", dshmpModelFactory, owner);
   },
 });

@@ -10,16 +10,19 @@
  * | `criterion`                    | `losses`     | `SetCriterion` (when registered)                    |
  * | `vita_module`                  | `decoders`   | `DsHmpHierarchical` (fixed in the original)         |
  * | `vita_criterion`               | `losses`     | `VitaSetCriterion` (when registered)                |
- * | `resizer`                      | —            | FeatureResizer(768 -> `MASK_FORMER.HIDDEN_DIM`)     |
- * | `text_encoder`                 | —            | RoBERTa-base (`ctx.textEncoder` overrides)          |
+ * | `resizer`                      | —            | FeatureResizer(encoder width -> `HIDDEN_DIM`)       |
+ * | `text_encoder`                 | —            | RoBERTa (`ctx.textEncoder`, `TEXT_ENCODER_PATH`)    |
  *
  * The factories read from the build context: the pixel decoder `ctx.inputShape` (the backbone's output
  * shapes), the frame and clip decoders `ctx.inChannels`. A model without criteria can only infer.
  *
  * The text encoder: `ctx.textEncoder` may hold a loaded RoBERTa (e.g. from `loadRobertaFromHfFolder`),
  * or `null` for a model without one (encoded sentences are then given to `inferenceFromEncoded`);
- * otherwise a roberta-base-shaped encoder is built without drawing initial weights, to be filled from
- * `MODEL.WEIGHTS` (the DsHmp checkpoint holds `text_encoder.*`) or `MODEL.DSHMP.TEXT_ENCODER_PATH`.
+ * otherwise {@link buildDshmpAsync} (and the `models` entry) loads `MODEL.DSHMP.TEXT_ENCODER_PATH` when
+ * it is set, and without it a roberta-base-shaped encoder is built without drawing initial weights, to
+ * be filled from `MODEL.WEIGHTS` (the DsHmp checkpoint holds `text_encoder.*`). The resizer's input
+ * width follows the encoder's hidden size (768 without one). The backbone's language width is fixed at
+ * 768 (`LANGUAGE_CHANNELS` in the backbone), so an encoder of another width is refused with a message.
  *
  * @example
  * ```ts ignore
@@ -33,7 +36,9 @@ import type { Module } from "../../../core/tensor/nn/mod.ts";
 import type { DshmpConfig } from "../config.ts";
 import { dsHmpHierarchicalFromConfig } from "../modeling/clip_decoder/clip_decoder.ts";
 import { dshmpFrameDecoderFromConfig } from "../modeling/frame_decoder/dshmp_transformer_decoder.ts";
+import { D2SwinTransformer, LANGUAGE_CHANNELS } from "../../mask2former/modeling/backbone/swin.ts";
 import { FeatureResizer } from "../text_encoder/feature_resizer.ts";
+import { loadRobertaFromHfFolder } from "../text_encoder/hf_folder.ts";
 import { ROBERTA_BASE_CONFIG, RobertaModel } from "../text_encoder/roberta.ts";
 import {
   type ClipCriterionLike,
@@ -50,8 +55,8 @@ export const CLIP_DECODER_NAME = "DsHmpHierarchical";
 export const FRAME_CRITERION_NAME = "SetCriterion";
 /** The clip criterion's registry name. */
 export const CLIP_CRITERION_NAME = "VitaSetCriterion";
-/** RoBERTa-base's hidden size: the resizer's input width. */
-export const TEXT_FEATURE_SIZE = 768;
+/** RoBERTa-base's hidden size: the resizer's input width when the model has no text encoder. */
+export const TEXT_FEATURE_SIZE = ROBERTA_BASE_CONFIG.hiddenSize;
 
 /**
  * The `decoders` entry for the frame decoder: `dshmpFrameDecoderFromConfig` with `ctx.inChannels`
@@ -83,7 +88,16 @@ export function buildDshmp(cfg: DshmpConfig, ctx: DshmpBuildContext): DsHmp {
   const { MODEL, INPUT } = cfg;
   const r = ctx.registries;
   const config = cfg as unknown as Parameters<Factory>[0];
+  const textWidth = ctx.textEncoder?.config.hiddenSize ?? TEXT_FEATURE_SIZE;
   const backbone = r.backbones.get(MODEL.BACKBONE.NAME)(config, ctx) as DshmpBackbone;
+  if (textWidth !== LANGUAGE_CHANNELS && backbone instanceof D2SwinTransformer) {
+    backbone.dispose();
+    throw new Error(
+      `the text encoder's hidden size is ${textWidth}, but the backbone's language fusion (PWAM) reads ` +
+        `${LANGUAGE_CHANNELS}-wide word features (fixed in the original); use a RoBERTa of hidden size ` +
+        `${LANGUAGE_CHANNELS} (MODEL.DSHMP.TEXT_ENCODER_PATH)`,
+    );
+  }
   const pixelDecoder = r.decoders.get(MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME)(config, {
     ...ctx,
     inputShape: backbone.outputShape(),
@@ -113,7 +127,7 @@ export function buildDshmp(cfg: DshmpConfig, ctx: DshmpBuildContext): DsHmp {
     ? r.losses.get(CLIP_CRITERION_NAME)(config, ctx) as ClipCriterionLike & Module
     : null;
   const resizer = new FeatureResizer({
-    inputFeatSize: TEXT_FEATURE_SIZE,
+    inputFeatSize: textWidth,
     outputFeatSize: MODEL.MASK_FORMER.HIDDEN_DIM,
     dropout: MODEL.DSHMP.RESIZER_DROPOUT,
     generator: ctx.generator,
@@ -141,8 +155,39 @@ export function buildDshmp(cfg: DshmpConfig, ctx: DshmpBuildContext): DsHmp {
     resizer,
     freezeTextEncoder: MODEL.VITA.FREEZE_TEXT_ENCODER,
     decouple: ctx.decouple,
+    generator: ctx.generator,
+    textEncoderEvalInTraining: MODEL.DSHMP.TEXT_ENCODER_EVAL_IN_TRAINING,
   });
 }
 
-/** The `models` registry entry `DsHmp` (the original's `MODEL.META_ARCHITECTURE`). */
-export const dshmpModelFactory: Factory<DsHmp> = (cfg, ctx) => buildDshmp(cfg as unknown as DshmpConfig, ctx);
+/**
+ * {@link buildDshmp}, first loading the text encoder from `MODEL.DSHMP.TEXT_ENCODER_PATH` (frozen as
+ * `MODEL.VITA.FREEZE_TEXT_ENCODER` says) when `ctx.textEncoder` is not given and the path is set.
+ *
+ * @example
+ * ```ts ignore
+ * const model = await buildDshmpAsync(cfg, { registries, generator });
+ * ```
+ */
+export async function buildDshmpAsync(cfg: DshmpConfig, ctx: DshmpBuildContext): Promise<DsHmp> {
+  const path = cfg.MODEL.DSHMP.TEXT_ENCODER_PATH;
+  if (ctx.textEncoder !== undefined || !path) return buildDshmp(cfg, ctx);
+  const { model } = await loadRobertaFromHfFolder(path, {
+    frozen: cfg.MODEL.VITA.FREEZE_TEXT_ENCODER,
+    generator: ctx.generator,
+  });
+  return buildDshmp(cfg, { ...ctx, textEncoder: model });
+}
+
+/**
+ * The `models` registry entry `DsHmp` (the original's `MODEL.META_ARCHITECTURE`): the model itself, or
+ * a promise of it when the text encoder has to be loaded from `MODEL.DSHMP.TEXT_ENCODER_PATH` (see
+ * {@link buildDshmpAsync}; pass `ctx.textEncoder` to always get the model synchronously).
+ */
+export const dshmpModelFactory: Factory<DsHmp | Promise<DsHmp>> = (cfg, ctx) => {
+  const c = cfg as unknown as DshmpConfig;
+  const c2 = ctx as DshmpBuildContext;
+  return c2.textEncoder === undefined && c.MODEL.DSHMP.TEXT_ENCODER_PATH
+    ? buildDshmpAsync(c, c2)
+    : buildDshmp(c, c2);
+};

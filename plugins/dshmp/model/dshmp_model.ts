@@ -11,9 +11,10 @@
  * backend holds at most one chunk's activations plus `T x fQ x C` queries and the mask features (kept
  * on the host beyond 36 frames, as the original moves them to CPU memory).
  *
- * Training ({@link DsHmp.trainModel}): every frame of the batch at once, the frame criterion on the
- * frame decoder's predictions, the clip criterion on the clip decoder's, both weighted by their
- * `weightDict` (the contrastive weight ramps up over the first 2000 iterations).
+ * Training ({@link DsHmp.trainModel}): one clip's frames at once, the frame criterion on the frame
+ * decoder's predictions, the clip criterion on the clip decoder's, both weighted by their `weightDict`
+ * (the contrastive weight ramps up over the first 2000 iterations). `train_adapter.ts` wraps it for the
+ * trainer.
  *
  * @example
  * ```ts ignore
@@ -42,15 +43,27 @@ import {
 import { type ImageInput, type ImageList, imageListFromImages } from "./image_list.ts";
 import type { MaskFormerHead } from "./mask_former_head.ts";
 import { MaskFeatureStore, postprocessVideo, type VideoPrediction } from "./postprocess.ts";
+import type { Generator } from "../../../core/random.ts";
+import {
+  generatorUniforms,
+  type LossDict,
+  type MatchIndices,
+  type UniformSource,
+  type WeightDict,
+} from "../../mask2former/losses/mod.ts";
+import {
+  type ClipTarget,
+  conSimWeight,
+  type FrameTarget,
+  type PreparedClipTarget,
+  type PreparedFrameTarget,
+  prepareTargets as prepareLossTargets,
+  type TargetVideo,
+  weightDsHmpLosses,
+} from "../losses/mod.ts";
 
 /** Videos longer than this keep their mask features on the host during inference (the original's rule). */
 export const MAX_FRAMES_ON_DEVICE = 36;
-
-/** The contrastive loss weight reaches its full value after this many iterations. */
-export const CONTRASTIVE_WARMUP_ITERS = 2000;
-
-/** The contrastive loss weight after the warm-up. */
-export const CONTRASTIVE_WEIGHT = 0.3;
 
 /** What the model needs of a backbone (the `D2SwinTransformer` contract). */
 export interface DshmpBackbone extends Module {
@@ -66,33 +79,13 @@ export interface ClipDecoderLike extends Module {
   readonly vitaMaskFeatures: { forward(x: Tensor): Tensor };
 }
 
-/** One frame's targets, as `prepare_targets` builds them (objects present in that frame only). */
-export interface FrameTarget {
-  labels: Int32Array;
-  ids: Int32Array;
-  /** `[n, Hp, Wp]` float32 0/1. */
-  masks: Tensor;
-}
-
-/** One clip's targets, as `prepare_targets` builds them (objects present in at least one frame). */
-export interface ClipTarget {
-  labels: Int32Array;
-  /** `[N][T]` object ids per frame; -1 where the object is absent. */
-  ids: number[][];
-  /** `[N, T, Hp, Wp]` float32 0/1. */
-  masks: Tensor;
-  videoLen: number;
-  frameIdx: number[];
-  referId: number;
-}
-
-/** The frame criterion's contract (`SetCriterion`): losses and the matched indices per frame. */
+/** The frame criterion's contract (`SetCriterion`): raw losses and the matches of the last layers. */
 export interface FrameCriterionLike {
-  readonly weightDict: Record<string, number>;
-  forward(
-    outputs: FrameDecoderPredictions,
-    targets: FrameTarget[],
-  ): { losses: Record<string, Tensor>; fgIndices: unknown };
+  readonly weightDict: WeightDict;
+  forward(outputs: FrameDecoderPredictions, targets: FrameTarget[], uniforms: UniformSource): {
+    losses: LossDict;
+    fgIndices: MatchIndices[][];
+  };
 }
 
 /** The clip decoder's heads with their masks `(L, B, cQ, T, H, W)`. */
@@ -104,22 +97,23 @@ export type VitaOutputs = Omit<ClipDecoderOutput, "auxOutputs"> & {
   auxOutputs: VitaHeads[];
 };
 
-/** The clip criterion's contract (`VitaSetCriterion`). */
+/** The clip criterion's contract (`VitaSetCriterion`): raw losses. */
 export interface ClipCriterionLike {
-  /** Mutable: the model sets the contrastive weight `loss_con_sim` every step, as the original. */
-  readonly weightDict: Record<string, number>;
+  /** The weights before the `loss_con_sim` ramp (see `vitaWeightDictAt`). */
+  readonly weightDict: WeightDict;
   forward(
     outputs: VitaOutputs,
     clipTargets: ClipTarget[],
     frameTargets: FrameTarget[],
-    fgIndices: unknown,
-  ): { losses: Record<string, Tensor> };
+    frameIndices: MatchIndices[][],
+    uniforms: UniformSource,
+  ): { losses: LossDict };
 }
 
 /** One frame's ground truth (detectron2's `Instances`; MeViS mapper's `FrameInstances`). */
 export interface FrameInstancesInput {
   /** `(h, w)` of the frame after augmentation. */
-  image_size: readonly [number, number];
+  image_size: [number, number];
   /** Per object; -1 where the object is not annotated in this frame. */
   gt_classes: Int32Array;
   gt_ids: Int32Array;
@@ -195,6 +189,10 @@ export interface DsHmpOptions {
   freezeTextEncoder: boolean;
   /** The original's `proceesing_text_decoupling` (tokenizer + part-of-speech tagger). */
   decouple?: (sentence: string) => TokenMaps;
+  /** Draws the losses' random points (default: the process-wide generator). */
+  generator?: Generator;
+  /** `MODEL.DSHMP.TEXT_ENCODER_EVAL_IN_TRAINING`: keep the text encoder's dropout off in training. */
+  textEncoderEvalInTraining?: boolean;
 }
 
 /** The DsHmp model; see the module doc. */
@@ -216,6 +214,8 @@ export class DsHmp extends Module {
   readonly testInterpolateChunkSize: number;
   readonly outputThreshold: number;
   readonly decouple?: (sentence: string) => TokenMaps;
+  readonly generator?: Generator;
+  readonly textEncoderEvalInTraining: boolean;
 
   constructor(opts: DsHmpOptions) {
     super();
@@ -256,6 +256,8 @@ export class DsHmp extends Module {
     this.testInterpolateChunkSize = opts.testInterpolateChunkSize;
     this.outputThreshold = opts.outputThreshold;
     this.decouple = opts.decouple;
+    this.generator = opts.generator;
+    this.textEncoderEvalInTraining = opts.textEncoderEvalInTraining ?? false;
     if (opts.freezeDetector) {
       for (const [name, child] of this.namedChildren()) if (name !== "vita_module") child.requiresGrad(false);
     }
@@ -412,86 +414,97 @@ export class DsHmp extends Module {
   }
 
   /**
-   * The training step's loss dictionary (the original's `train_model`), for clips of
-   * {@link DsHmp.numFrames} frames; `iteration` sets the contrastive weight's warm-up.
+   * The training step's weighted losses (the original's `train_model`): every frame of the clip
+   * through backbone, pixel decoder and frame decoder; the frame criterion on the frame decoder's
+   * predictions; the clip decoder on the last layers' frame queries; the clip criterion on its
+   * predictions; both weighted by their weight dicts, `loss_con_sim` ramped by `iteration` (see
+   * {@link weightDsHmpLosses}). The sum of the values is what the original back-propagates.
+   *
+   * One clip per call, as the original (its token maps come from the first sentence and index the
+   * batch's word features, which only works for one clip; its contrastive loss takes the anchor of
+   * clip 0): a batch of N clips is N calls whose gradients are averaged (the trainer's micro-batches).
+   * The random points of both criteria come from `uniforms` (default: the model's generator).
+   *
+   * Call it inside a gradient tape or `ops.tidy`: the tensors it creates are not freed here.
    */
-  trainModel(batch: readonly DsHmpTrainInput[], iteration: number): Record<string, Tensor> {
-    if (!this.criterion || !this.vitaCriterion) {
-      throw new Error("DsHmp: built without criteria (inference only); training needs both");
-    }
+  trainModel(batch: readonly DsHmpTrainInput[], iteration: number, uniforms?: UniformSource): LossDict {
     const criterion = this.criterion;
     const vitaCriterion = this.vitaCriterion;
+    if (!criterion || !vitaCriterion) {
+      throw new Error(
+        "DsHmp: built without criteria (inference only); training needs the losses SetCriterion and " +
+          "VitaSetCriterion registered (the mask2former and dshmp plugins)",
+      );
+    }
     if (batch.length !== 1) {
-      // The original indexes the batch's word features with the first sentence's [1, 40] maps.
-      throw new Error(`DsHmp.trainModel: one clip per step (the original's), got ${batch.length}`);
+      throw new Error(
+        `DsHmp.trainModel: one clip per call (the original's token maps and contrastive anchor assume it), got ${batch.length}`,
+      );
     }
-    for (const v of batch) {
-      if (v.image.length !== this.numFrames) {
-        throw new Error(`DsHmp.trainModel: clips have ${this.numFrames} frames, got ${v.image.length}`);
-      }
+    const video = batch[0];
+    if (video.image.length !== this.numFrames || video.instances.length !== this.numFrames) {
+      throw new Error(
+        `DsHmp.trainModel: clips have INPUT.SAMPLING_FRAME_NUM = ${this.numFrames} frames, got ` +
+          `${video.image.length} images and ${video.instances.length} frames of instances`,
+      );
     }
-    const sentence = this.encodeSentence(batch[0]);
-    const list = this.preprocess(batch.flatMap((v) => v.image));
+    if (this.textEncoderEvalInTraining && this.textEncoder) this.textEncoder.eval();
+    const draws = uniforms ?? generatorUniforms(this.generator);
+    const sentence = this.encodeSentence(video);
+    const list = this.preprocess(video.image);
     const [hp, wp] = list.tensor.shape.slice(2);
-    const { frameTargets, clipTargets } = prepareTargets(batch, this.numFrames, [hp, wp]);
-    try {
-      return ops.tidy(() => {
-        const text = assembleTextFeatures(sentence.encoded, this.resizer, sentence.maps);
-        const bt = list.tensor.shape[0];
-        const { l, lMask } = backboneLanguageInputs(text.langFeatSentence, sentence.langMask, bt);
-        const features = this.backbone.forward(list.tensor, l, lMask);
-        const { outputs, frameQueries, clipMaskFeatures } = this.semSegHead.forward(
-          features,
-          text.langFeatFusion,
-          sentence.langMask,
-          text.staticFeat,
-        );
-        const vmf = this.vitaModule.vitaMaskFeatures.forward(clipMaskFeatures);
-        const [, c, h, w] = vmf.shape;
-        const maskFeatures = ops.reshape(vmf, [bt / this.numFrames, this.numFrames, c, h, w]);
+    const text = assembleTextFeatures(sentence.encoded, this.resizer, sentence.maps);
+    const bt = list.tensor.shape[0];
+    const { l, lMask } = backboneLanguageInputs(text.langFeatSentence, sentence.langMask, bt);
+    const features = this.backbone.forward(list.tensor, l, lMask);
+    const { outputs, frameQueries, clipMaskFeatures } = this.semSegHead.forward(
+      features,
+      text.langFeatFusion,
+      sentence.langMask,
+      text.staticFeat,
+    );
+    const vmf = this.vitaModule.vitaMaskFeatures.forward(clipMaskFeatures);
+    const [, c, h, w] = vmf.shape;
+    const maskFeatures = ops.reshape(vmf, [bt / this.numFrames, this.numFrames, c, h, w]);
 
-        const { losses: frameLosses, fgIndices } = criterion.forward(outputs, frameTargets);
-        const losses: Record<string, Tensor> = {};
-        for (const [k, v] of Object.entries(frameLosses)) {
-          // Frame losses without a weight are dropped.
-          if (k in criterion.weightDict) losses[k] = ops.mul(v, criterion.weightDict[k]);
-        }
+    const { frameTargets, clipTargets } = prepareLossTargets(batch as unknown as TargetVideo[], {
+      numFrames: this.numFrames,
+      padSize: [hp, wp],
+    });
+    const { losses: frameLosses, fgIndices } = criterion.forward(outputs, frameTargets, draws);
 
-        const vita = this.vitaModule.forward(
-          frameQueries,
-          text.langFeatFusion,
-          sentence.langMask,
-          text.motionFeat,
-        );
-        const masks = (embed: Tensor) => ops.einsum("lbqc,btchw->lbqthw", embed, maskFeatures);
-        const vitaOutputs: VitaOutputs = {
-          ...vita,
-          predMasks: masks(vita.predMaskEmbed),
-          auxOutputs: vita.auxOutputs.map((o) => ({ ...o, predMasks: masks(o.predMaskEmbed) })),
-        };
-        const vitaLosses = vitaCriterion.forward(vitaOutputs, clipTargets, frameTargets, fgIndices).losses;
-        const weights = vitaCriterion.weightDict;
-        weights["loss_con_sim"] = contrastiveWeight(iteration);
-        for (const [k, v] of Object.entries(vitaLosses)) {
-          // Clip losses without a weight are kept unweighted, as the original.
-          losses[k] = k in weights ? ops.mul(v, weights[k]) : v;
-        }
-        return losses;
-      });
-    } finally {
-      ops.dispose([
-        list.tensor,
-        sentence.encoded.lastHiddenState,
-        sentence.encoded.poolerOutput ?? [],
-        sentence.langMask,
-      ]);
-      ops.dispose([...frameTargets.map((t) => t.masks), ...clipTargets.map((t) => t.masks)]);
-    }
+    const vita = this.vitaModule.forward(
+      frameQueries,
+      text.langFeatFusion,
+      sentence.langMask,
+      text.motionFeat,
+    );
+    const masks = (embed: Tensor) => ops.einsum("lbqc,btchw->lbqthw", embed, maskFeatures);
+    const vitaOutputs: VitaOutputs = {
+      ...vita,
+      predMasks: masks(vita.predMaskEmbed),
+      auxOutputs: vita.auxOutputs.map((o) => ({ ...o, predMasks: masks(o.predMaskEmbed) })),
+    };
+    const { losses: vitaLosses } = vitaCriterion.forward(
+      vitaOutputs,
+      clipTargets,
+      frameTargets,
+      fgIndices,
+      draws,
+    );
+    return weightDsHmpLosses({
+      frameLosses,
+      frameWeightDict: criterion.weightDict,
+      vitaLosses,
+      vitaWeightDict: vitaCriterion.weightDict,
+      iteration,
+    });
   }
 }
 
 /**
- * The contrastive loss weight at `iteration`: a linear ramp `0.3 * iteration / 2000`, then 0.3.
+ * The contrastive loss weight at `iteration` (the losses' `conSimWeight`): `0.3 * iteration / 2000`,
+ * then 0.3.
  *
  * @example
  * ```ts
@@ -500,22 +513,17 @@ export class DsHmp extends Module {
  * contrastiveWeight(5000); // 0.3
  * ```
  */
-export function contrastiveWeight(iteration: number): number {
-  return iteration < CONTRASTIVE_WARMUP_ITERS
-    ? CONTRASTIVE_WEIGHT * iteration / CONTRASTIVE_WARMUP_ITERS
-    : CONTRASTIVE_WEIGHT;
-}
+export const contrastiveWeight: (iteration: number) => number = conSimWeight;
 
 /**
- * The original's `prepare_targets`: per clip, the objects' masks padded to `(Hp, Wp)`; ids set to -1
- * in frames where a mask is empty; objects absent from every frame dropped; ids shifted so that the
- * smallest valid one is 0 (never upwards); then per frame the objects present in it.
+ * The original's `prepare_targets` with a positional signature: the losses' `prepareTargets` for
+ * `numFrames`-frame clips padded to `[hp, wp]`. The mask tensors are the caller's.
  *
  * @example
  * ```ts
  * import { prepareTargets } from "./dshmp_model.ts";
  * const frame = (on: number) => ({
- *   image_size: [2, 2] as const, gt_classes: Int32Array.of(0), gt_ids: Int32Array.of(5), gt_masks: Uint8Array.of(on, 0, 0, 0),
+ *   image_size: [2, 2] as [number, number], gt_classes: Int32Array.of(0), gt_ids: Int32Array.of(5), gt_masks: Uint8Array.of(on, 0, 0, 0),
  * });
  * const { frameTargets, clipTargets } = prepareTargets(
  *   [{ instances: [frame(1), frame(0)], video_len: 9, frame_idx: [3, 4], refer_id: 7 }], 2, [4, 4],
@@ -525,81 +533,19 @@ export function contrastiveWeight(iteration: number): number {
  * ```
  */
 export function prepareTargets(
-  batch: readonly Pick<DsHmpTrainInput, "instances" | "video_len" | "frame_idx" | "refer_id">[],
+  batch: readonly (Omit<TargetVideo, "instances"> & {
+    instances: readonly (Omit<TargetVideo["instances"][number], "image_size"> & {
+      image_size: readonly [number, number];
+    })[];
+  })[],
   numFrames: number,
   [hp, wp]: readonly number[],
-): { frameTargets: FrameTarget[]; clipTargets: ClipTarget[] } {
-  const frameTargets: FrameTarget[] = [];
-  const clipTargets: ClipTarget[] = [];
-  const plane = hp * wp;
-  for (const video of batch) {
-    if (video.instances.length !== numFrames) {
-      throw new Error(`prepareTargets: ${video.instances.length} frames of instances, expected ${numFrames}`);
-    }
-    const n = video.instances[0].gt_classes.length;
-    const masks = new Float32Array(n * numFrames * plane);
-    const classes = Int32Array.from(video.instances[0].gt_classes);
-    const ids = new Int32Array(n * numFrames);
-    video.instances.forEach((inst, f) => {
-      const [h, w] = inst.image_size;
-      if (h > hp || w > wp) {
-        throw new Error(`prepareTargets: frame ${f} is ${h}x${w}, over the padded ${hp}x${wp}`);
-      }
-      for (let i = 0; i < n; i++) {
-        if (classes[i] === -1) classes[i] = inst.gt_classes[i];
-        let area = 0;
-        const dst = (i * numFrames + f) * plane;
-        for (let y = 0; y < h; y++) {
-          for (let x = 0; x < w; x++) {
-            const v = inst.gt_masks[(i * h + y) * w + x] !== 0 ? 1 : 0;
-            masks[dst + y * wp + x] = v;
-            area += v;
-          }
-        }
-        ids[i * numFrames + f] = area === 0 ? -1 : inst.gt_ids[i];
-      }
-    });
-    const keep = Array.from({ length: n }, (_, i) => i).filter((i) =>
-      ids.subarray(i * numFrames, (i + 1) * numFrames).some((id) => id !== -1)
-    );
-    const keptIds = Int32Array.from(
-      keep.flatMap((i) => Array.from(ids.subarray(i * numFrames, (i + 1) * numFrames))),
-    );
-    const valid = Array.from(keptIds).filter((id) => id !== -1);
-    if (valid.length > 0) {
-      const minId = Math.max(Math.min(...valid), 0);
-      for (let k = 0; k < keptIds.length; k++) if (keptIds[k] !== -1) keptIds[k] -= minId;
-    }
-    const keptClasses = Int32Array.from(keep.map((i) => classes[i]));
-    const keptMasks = new Float32Array(keep.length * numFrames * plane);
-    keep.forEach((i, k) =>
-      keptMasks.set(masks.subarray(i * numFrames * plane, (i + 1) * numFrames * plane), k * numFrames * plane)
-    );
-    clipTargets.push({
-      labels: keptClasses,
-      ids: keep.map((_, k) => Array.from(keptIds.subarray(k * numFrames, (k + 1) * numFrames))),
-      masks: ops.tensor(keptMasks, [keep.length, numFrames, hp, wp]),
-      videoLen: video.video_len,
-      frameIdx: [...video.frame_idx],
-      referId: video.refer_id,
-    });
-    for (let f = 0; f < numFrames; f++) {
-      const present = keep.map((_, k) => k).filter((k) => keptIds[k * numFrames + f] !== -1);
-      const frameMasks = new Float32Array(present.length * plane);
-      present.forEach((k, j) =>
-        frameMasks.set(
-          keptMasks.subarray((k * numFrames + f) * plane, (k * numFrames + f + 1) * plane),
-          j * plane,
-        )
-      );
-      frameTargets.push({
-        labels: Int32Array.from(present.map((k) => keptClasses[k])),
-        ids: Int32Array.from(present.map((k) => keptIds[k * numFrames + f])),
-        masks: ops.tensor(frameMasks, [present.length, hp, wp]),
-      });
-    }
-  }
-  return { frameTargets, clipTargets };
+): { frameTargets: PreparedFrameTarget[]; clipTargets: PreparedClipTarget[] } {
+  const videos: TargetVideo[] = batch.map((v) => ({
+    ...v,
+    instances: v.instances.map((f) => ({ ...f, image_size: [f.image_size[0], f.image_size[1]] })),
+  }));
+  return prepareLossTargets(videos, { numFrames, padSize: [hp, wp] });
 }
 
 function record(trace: InferenceTrace | undefined, key: string, t: Tensor): void {

@@ -25,6 +25,8 @@ import { get } from "../../../core/config/get.ts";
 import type { BuildContext } from "../../../core/registries.ts";
 import type { MevisSample } from "../data/sample.ts";
 import type { TestMapperOptions } from "../data/test_mapper.ts";
+import { DsHmp } from "../../dshmp/model/dshmp_model.ts";
+import { dshmpPredictor } from "../../dshmp/model/eval_adapter.ts";
 
 /** The masks of one expression: one per frame of the sample, in the sample's frame order. */
 export interface PredictedMasks {
@@ -81,8 +83,10 @@ export function isVideoPredictor(x: unknown): x is VideoPredictor {
  * const predictor = await adaptModel("DsHmp", model, cfg);
  * ```
  */
-export function adaptModel(name: string, model: unknown, _cfg: Config): Promise<VideoPredictor> {
+export function adaptModel(name: string, model: unknown, cfg: Config): Promise<VideoPredictor> {
   if (isVideoPredictor(model)) return Promise.resolve(model);
+  // DsHmp: weights, tokenizer and tagger, inference, masks at the original size.
+  if (model instanceof DsHmp) return dshmpPredictor(model, cfg);
   (model as { dispose?: () => void } | null)?.dispose?.();
   return Promise.reject(
     new MissingModelError(
