@@ -34,7 +34,9 @@ import { PluginError, registerPlugins } from "../core/plugin.ts";
 import { Generator } from "../core/random.ts";
 import { type BuildContext, createRegistries, type Registries } from "../core/registries.ts";
 import { RegistryError } from "../core/registry.ts";
-import { DeviceError } from "../core/tensor/backend.ts";
+import { type BackendInfo, DeviceError, useDevice } from "../core/tensor/backend.ts";
+import { get } from "../core/config/get.ts";
+import type { Config } from "../core/config/merge.ts";
 import { builtinPlugins } from "../mod.ts";
 
 /** The flags every task takes. */
@@ -264,14 +266,24 @@ export async function runTask<F extends FlagSpecs = Record<never, never>>(
 }
 
 /**
- * For a task whose feature is not built yet: says so on stderr and returns exit code 2.
- *
- * @example
- * ```ts ignore
- * await runTask(spec, () => notBuiltYet("train", 11));
- * ```
+ * Selects the tensor backend for `MODEL.DEVICE`. The detectron2 default `cuda` (not named by `--device`
+ * or a `MODEL.DEVICE` override) falls back to wasm with a one-line notice when the GPU backend cannot
+ * load; a device the user named stays strict.
  */
-export function notBuiltYet(task: string, issue: number): number {
-  console.error(`${task}: not built yet — see issue #${issue}`);
-  return 2;
+export async function selectDevice(
+  cfg: Config,
+  args: { device?: string; overrides: readonly string[] },
+): Promise<BackendInfo> {
+  const device = String(get(cfg, "MODEL.DEVICE"));
+  const named = args.device !== undefined ||
+    args.overrides.some((w, i) => i % 2 === 0 && w === "MODEL.DEVICE");
+  if (named || device.trim().toLowerCase() !== "cuda") return await useDevice(device);
+  try {
+    return await useDevice(device);
+  } catch (e) {
+    const why = (e as Error).message.split("\n")[0].replace(/\.?\s*Install it.*$/, "");
+    const info = await useDevice("wasm");
+    console.error(`note: MODEL.DEVICE "cuda" (the default) is unavailable (${why}); using wasm`);
+    return info;
+  }
 }

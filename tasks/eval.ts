@@ -37,7 +37,7 @@ import {
   stampOf,
 } from "../plugins/mevis/eval/run_eval.ts";
 import { parseShard, type Shard } from "../plugins/mevis/eval/shards.ts";
-import { runTask, type TaskContext, type TaskSpec } from "./cli.ts";
+import { runTask, selectDevice, type TaskContext, type TaskSpec } from "./cli.ts";
 
 /** Set in worker processes of `--num-gpus`: progress goes to stdout as lines for the parent. */
 export const WORKER_ENV = "DSHMP_EVAL_WORKER";
@@ -107,6 +107,7 @@ export function workerArgv(argv: readonly string[], i: number, n: number): strin
 
 /** Builds a predictor; a missing model becomes a one-line usage message. */
 async function predictorOf(ctx: EvalContext): Promise<VideoPredictor> {
+  await selectDevice(ctx.cfg, ctx.args);
   try {
     return await createPredictor(ctx.cfg, ctx);
   } catch (e) {

@@ -10,7 +10,7 @@
  * ```
  * @module
  */
-import { bool, type ConfigOf, int, str } from "../../core/config/schema.ts";
+import { bool, type ConfigOf, int, ints, str } from "../../core/config/schema.ts";
 
 /** The environment variable naming the data set root when `DATASETS.ROOT` is empty. */
 export const DATASETS_ENV = "DSHMP_DATASETS";
@@ -19,6 +19,21 @@ export const DATASETS_ENV = "DSHMP_DATASETS";
 export const mevisDefaults = {
   DATASETS: {
     ROOT: str("", `folder holding mevis/ (and other data sets); empty: $${DATASETS_ENV} or ./datasets`),
+    SYNTH: {
+      ENABLED: bool(
+        false,
+        "deno task train: generate the synthetic MeViS-format data set (cached) and train on it " +
+          "(DATASETS.ROOT is set to the cache); on by default only for `deno task train` without arguments",
+      ),
+      CACHE_DIR: str(
+        ".cache/synth-mevis",
+        "where the synthetic data sets are cached, one folder per options",
+      ),
+      SEED: int(0, "seed of the synthetic data set"),
+      VIDEOS: ints([300, 40, 40], "synthetic videos per split: train, valid_u, valid"),
+      SIZE: ints([64, 96], "synthetic frame size: height, width"),
+      FRAMES: ints([8, 24], "synthetic frames per video: min, max"),
+    },
   },
   DATALOADER: {
     STRICT_DATA: bool(false, "stop on the first bad sample instead of skipping and counting it"),

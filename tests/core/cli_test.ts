@@ -130,7 +130,7 @@ Deno.test("shortcut flags become overrides that trailing pairs can override", as
   assertEquals(parseCommandLine(["SEED", "-1"], {}).rest, ["SEED", "-1"]);
   assertEquals(parseTaskArgs(["--", "--not-a-flag", "v"], evalSpec).overrides, ["--not-a-flag", "v"]);
   const demo = parseTaskArgs(["--video", "frames/", "--text", "the cat"], demoSpec);
-  assertEquals(demo.flags, { video: "frames/", text: "the cat" });
+  assertEquals([demo.flags.video, demo.flags.text], ["frames/", "the cat"]);
 });
 
 async function runTaskProcess(task: string, args: string[]) {
@@ -147,14 +147,17 @@ async function runTaskProcess(task: string, args: string[]) {
   };
 }
 
-Deno.test("a task run as a subprocess: config built, then not-built message and exit 2", async () => {
+Deno.test("a task run as a subprocess: config built, then a one-line usage error and exit 1", async () => {
   const r = await runTaskProcess("demo", [
     "--config-file",
     "configs/dshmp_swin_tiny.yaml",
     "MODEL.WEIGHTS",
     "w",
   ]);
-  assertEquals([r.code, r.stdout, r.stderr], [2, "", "demo: not built yet — see issue #6\n"]);
+  assertEquals(
+    [r.code, r.stdout, r.stderr],
+    [1, "", "demo: --frames DIR is required: a folder of the video's JPEG or PNG frames\n"],
+  );
   const help = await runTaskProcess("train", ["--help"]);
   assertEquals(help.code, 0);
   assert(help.stdout.startsWith("Usage: deno task train"));
