@@ -52,7 +52,7 @@ import {
 } from "../../../../core/tensor/nn/mod.ts";
 import { BiAttentionBlock } from "../bi_attention_block.ts";
 import { HierarchicalCrossAttentionLayer } from "./hierarchical_cross_attention.ts";
-import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "./transformer_layers.ts";
+import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "../transformer_layers.ts";
 
 /** What `ops.tidy` may return (the facade does not name it). */
 type TensorContainer = Parameters<typeof ops.dispose>[0];
@@ -416,7 +416,7 @@ export class DsHmpHierarchical extends Module {
           pos: decPos,
           queryPos: queryEmbed,
         });
-        output = this.crossTest.at(i).forward(output, lang, { keyPaddingMask: langPad });
+        output = this.crossTest.at(i).forward(output, lang, { memoryKeyPaddingMask: langPad });
         output = this.transformerSelfAttentionLayers.at(i).forward(output, { queryPos: queryEmbed });
         output = this.transformerFfnLayers.at(i).forward(output);
         if ((this.training && this.auxLoss) || i === this.numLayers - 1) {
@@ -517,7 +517,10 @@ export class DsHmpHierarchical extends Module {
         LB * Nw,
         C,
       ]);
-      y = this.encSelfAttn!.at(layer).forward(y, masks);
+      y = this.encSelfAttn!.at(layer).forward(y, {
+        tgtMask: masks.attnMask,
+        tgtKeyPaddingMask: masks.keyPaddingMask,
+      });
       if (this.hierarchicalCross) {
         const window = this.hierarchicalCross.at(layer).forward(
           ops.reshape(y, [W, fQ, LB * Nw, C]),

@@ -47,12 +47,3 @@ export {
   sortEmbedding,
   unsortEmbedding,
 } from "./hierarchical_cross_attention.ts";
-export {
-  type AttentionLayerCall,
-  type AttentionLayerOptions,
-  CrossAttentionLayer,
-  FFNLayer,
-  type FFNLayerOptions,
-  SelfAttentionLayer,
-  type TransformerLayerOptions,
-} from "./transformer_layers.ts";

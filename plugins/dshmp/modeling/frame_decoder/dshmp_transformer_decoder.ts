@@ -58,7 +58,7 @@ import {
   type UnaryModule,
 } from "../../../../core/tensor/nn/mod.ts";
 import { BiAttentionBlock } from "../bi_attention_block.ts";
-import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "./layers.ts";
+import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "../transformer_layers.ts";
 import { attentionMaskFromPrediction } from "./attention_mask.ts";
 
 /** Weight of the static-perception update added to the learnable queries. */

@@ -23,4 +23,4 @@ export {
   type StaticQueryRename,
 } from "./dshmp_transformer_decoder.ts";
 export { attentionMaskFromPrediction, blockedPixels } from "./attention_mask.ts";
-export * from "./layers.ts";
+export * from "../transformer_layers.ts";

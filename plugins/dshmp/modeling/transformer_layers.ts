@@ -1,6 +1,6 @@
 /**
- * The three residual blocks of Mask2Former's masked transformer decoder, as DsHmp's frame decoder
- * builds them: {@link SelfAttentionLayer}, {@link CrossAttentionLayer} and {@link FFNLayer}. All are
+ * The three residual blocks of Mask2Former's masked transformer decoder, shared by DsHmp's frame
+ * decoder and clip decoder: {@link SelfAttentionLayer}, {@link CrossAttentionLayer} and {@link FFNLayer}. All are
  * sequence-first (`(L, B, C)`) and come in the post-norm form (`norm(x + f(x))`, the paper's
  * `PRE_NORM: False`) or the pre-norm form (`x + f(norm(x))`). Positional encodings are added to
  * queries and keys, never to values. Parameter names are the original's (`self_attn.*`,
@@ -12,8 +12,8 @@
  *
  * @example
  * ```ts
- * import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "./layers.ts";
- * import * as ops from "../../../../core/tensor/ops.ts";
+ * import { CrossAttentionLayer, FFNLayer, SelfAttentionLayer } from "./transformer_layers.ts";
+ * import * as ops from "../../../core/tensor/ops.ts";
  * const cross = new CrossAttentionLayer({ dModel: 32, nhead: 4 });
  * const self = new SelfAttentionLayer({ dModel: 32, nhead: 4 });
  * const ffn = new FFNLayer({ dModel: 32, dimFeedforward: 64 });
@@ -23,17 +23,10 @@
  * ```
  * @module
  */
-import * as ops from "../../../../core/tensor/ops.ts";
-import type { Tensor } from "../../../../core/tensor/ops.ts";
-import type { Generator } from "../../../../core/random.ts";
-import {
-  Dropout,
-  init,
-  LayerNorm,
-  Linear,
-  Module,
-  MultiheadAttention,
-} from "../../../../core/tensor/nn/mod.ts";
+import * as ops from "../../../core/tensor/ops.ts";
+import type { Tensor } from "../../../core/tensor/ops.ts";
+import type { Generator } from "../../../core/random.ts";
+import { Dropout, init, LayerNorm, Linear, Module, MultiheadAttention } from "../../../core/tensor/nn/mod.ts";
 
 /** Activations the original's `_get_activation_fn` offers that keep the width (GLU halves it). */
 export type Activation = "relu" | "gelu";
