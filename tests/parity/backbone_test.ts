@@ -11,8 +11,7 @@
  * Measured: max |err| 3.7e-5 on `wasm` and 1.5e-5 on `cpu` for outputs up to |6.6|, well inside it.
  * @module
  */
-import { join } from "node:path";
-import { backendsUnderTest, casesFor, loadCase, type ParityCase, parityDir } from "./harness.ts";
+import { backendsUnderTest, casesFor, loadCase, type ParityCase, suggestedTolerance } from "./harness.ts";
 import { assert, assertClose } from "../assert.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -23,19 +22,6 @@ import {
 } from "../../plugins/mask2former/modeling/backbone/swin.ts";
 
 const cases = casesFor("backbone");
-
-/** The index's `suggested_tolerance` for `name`, e.g. "atol 1e-3 rtol 1e-3". */
-function suggestedTolerance(name: string): { atol: number; rtol: number } {
-  const index = JSON.parse(Deno.readTextFileSync(join(parityDir(), "..", "parity_index.json")));
-  const entry = index.cases.find((c: { case: string }) => c.case === name);
-  const text: string = entry?.suggested_tolerance ?? "";
-  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
-  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
-  if (!atol || !rtol) {
-    throw new Error(`parity_index.json: no usable suggested_tolerance for ${name} ("${text}")`);
-  }
-  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
-}
 
 function floatTensor(t: NamedTensor): ops.Tensor {
   const data = t.data instanceof Float32Array

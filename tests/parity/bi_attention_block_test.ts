@@ -6,8 +6,7 @@
  * in the matmuls and LayerNorm statistics).
  * @module
  */
-import { join } from "node:path";
-import { backendsUnderTest, casesFor, loadCase, type ParityCase, parityDir } from "./harness.ts";
+import { backendsUnderTest, casesFor, loadCase, type ParityCase, suggestedTolerance } from "./harness.ts";
 import { assert, assertClose } from "../assert.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -16,19 +15,6 @@ import { Generator } from "../../core/random.ts";
 import { BiAttentionBlock } from "../../plugins/dshmp/modeling/bi_attention_block.ts";
 
 const cases = casesFor("bi_attention_block");
-
-/** The index's `suggested_tolerance` for `name`, e.g. "atol 1e-4 rtol 1e-4". */
-function suggestedTolerance(name: string): { atol: number; rtol: number } {
-  const index = JSON.parse(Deno.readTextFileSync(join(parityDir(), "..", "parity_index.json")));
-  const entry = index.cases.find((c: { case: string }) => c.case === name);
-  const text: string = entry?.suggested_tolerance ?? "";
-  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
-  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
-  if (!atol || !rtol) {
-    throw new Error(`parity_index.json: no usable suggested_tolerance for ${name} ("${text}")`);
-  }
-  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
-}
 
 function toTensor(t: NamedTensor, dtype: ops.DType): ops.Tensor {
   if (dtype === "bool") {

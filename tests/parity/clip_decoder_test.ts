@@ -13,7 +13,14 @@
  * @module
  */
 import { join } from "node:path";
-import { backendsUnderTest, casesFor, loadCase, type ParityCase, parityDir } from "./harness.ts";
+import {
+  backendsUnderTest,
+  casesFor,
+  loadCase,
+  type ParityCase,
+  parityDir,
+  suggestedTolerance,
+} from "./harness.ts";
 import { assert, assertClose } from "../assert.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -27,18 +34,6 @@ import {
 } from "../../plugins/dshmp/modeling/clip_decoder/clip_decoder.ts";
 
 const cases = casesFor("clip_decoder");
-
-/** The index's tolerance for `name`, e.g. "atol 1e-3 rtol 1e-3; TIE-SENSITIVE ...". */
-function suggestedTolerance(name: string): { atol: number; rtol: number } {
-  const index = JSON.parse(Deno.readTextFileSync(join(parityDir(), "..", "parity_index.json")));
-  const text: string = index.cases.find((c: { case: string }) => c.case === name)?.suggested_tolerance ?? "";
-  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
-  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
-  if (!atol || !rtol) {
-    throw new Error(`parity_index.json: no usable suggested_tolerance for ${name} ("${text}")`);
-  }
-  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
-}
 
 const f32 = (t: NamedTensor) => ops.tensor(t.data as Float32Array, t.shape);
 

@@ -13,8 +13,7 @@
  * (an ulp of a sine argument up to 2π).
  * @module
  */
-import { join } from "node:path";
-import { backendsUnderTest, casesFor, loadCase, type ParityCase, parityDir } from "./harness.ts";
+import { backendsUnderTest, casesFor, loadCase, type ParityCase, suggestedTolerance } from "./harness.ts";
 import { assert, assertClose } from "../assert.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -26,19 +25,6 @@ import {
 } from "../../plugins/dshmp/modeling/frame_decoder/mod.ts";
 
 const cases = casesFor("frame_decoder");
-
-/** The index's `suggested_tolerance` for `name`, e.g. "atol 1e-3 rtol 1e-3 (...)". */
-function suggestedTolerance(name: string): { atol: number; rtol: number } {
-  const index = JSON.parse(Deno.readTextFileSync(join(parityDir(), "..", "parity_index.json")));
-  const entry = index.cases.find((c: { case: string }) => c.case === name);
-  const text: string = entry?.suggested_tolerance ?? "";
-  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
-  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
-  if (!atol || !rtol) {
-    throw new Error(`parity_index.json: no usable suggested_tolerance for ${name} ("${text}")`);
-  }
-  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
-}
 
 function floatTensor(t: NamedTensor): ops.Tensor {
   return ops.tensor(Float32Array.from(t.data as ArrayLike<number>, Number), t.shape);

@@ -108,3 +108,26 @@ export function loadCase(name: string, dir = parityDir()): ParityCase {
 export function backendsUnderTest(): string[] {
   return (Deno.env.get("DSHMP_TEST_BACKENDS") ?? "wasm,cpu").split(",").map((s) => s.trim()).filter(Boolean);
 }
+
+/**
+ * The case's `suggested_tolerance` from `parity_index.json` (beside the cases, or in the folder above
+ * them as in `../shared/fixtures`), e.g. "atol 1e-3 rtol 1e-3".
+ */
+export function suggestedTolerance(name: string, dir = parityDir()): { atol: number; rtol: number } {
+  const candidates = [join(dir, "parity_index.json"), join(dir, "..", "parity_index.json")];
+  const path = candidates.find((p) => {
+    try {
+      return Deno.statSync(p).isFile;
+    } catch {
+      return false;
+    }
+  });
+  if (!path) throw new Error(`no parity_index.json beside or above ${dir}`);
+  const index = JSON.parse(Deno.readTextFileSync(path));
+  const entry = index.cases?.find((c: { case: string }) => c.case === name);
+  const text: string = entry?.suggested_tolerance ?? "";
+  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
+  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
+  if (!atol || !rtol) throw new Error(`${path}: no usable suggested_tolerance for ${name} ("${text}")`);
+  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
+}

@@ -6,8 +6,7 @@
  * rtol 1e-4: float32 with other summation orders in the matmuls, softmax and LayerNorm statistics).
  * @module
  */
-import { join } from "node:path";
-import { backendsUnderTest, casesFor, loadCase, parityDir } from "./harness.ts";
+import { backendsUnderTest, casesFor, loadCase, suggestedTolerance } from "./harness.ts";
 import { assert, assertClose } from "../assert.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import * as ops from "../../core/tensor/ops.ts";
@@ -19,18 +18,6 @@ import {
 } from "../../plugins/dshmp/modeling/clip_decoder/hierarchical_cross_attention.ts";
 
 const cases = casesFor("hierarchical_cross_attention");
-
-/** The index's float tolerance for `name`, e.g. "float outputs atol 1e-4 rtol 1e-4; ...". */
-function suggestedTolerance(name: string): { atol: number; rtol: number } {
-  const index = JSON.parse(Deno.readTextFileSync(join(parityDir(), "..", "parity_index.json")));
-  const text: string = index.cases.find((c: { case: string }) => c.case === name)?.suggested_tolerance ?? "";
-  const atol = /atol\s+([0-9.eE+-]+)/.exec(text);
-  const rtol = /rtol\s+([0-9.eE+-]+)/.exec(text);
-  if (!atol || !rtol) {
-    throw new Error(`parity_index.json: no usable suggested_tolerance for ${name} ("${text}")`);
-  }
-  return { atol: Number(atol[1]), rtol: Number(rtol[1]) };
-}
 
 const f32 = (t: NamedTensor) => ops.tensor(t.data as Float32Array, t.shape);
 const ints = (t: NamedTensor) => Array.from(t.data as BigInt64Array, Number);
