@@ -197,6 +197,28 @@ Deno.test("D2SwinTransformer: returns only OUT_FEATURES, drop modules follow eva
   assertThrows(() => new D2SwinTransformer({ ape: true }), "APE");
 });
 
+Deno.test("D2SwinTransformer: the language width follows languageChannels (a small text encoder)", () => {
+  const model = new D2SwinTransformer({
+    embedDim: 4,
+    depths: [1, 1, 1, 1],
+    numHeads: [1, 1, 1, 1],
+    languageChannels: 16,
+    generator: new Generator(0),
+  });
+  model.eval();
+  const sd = model.stateDict();
+  // PWAM's key/value 1x1 convolutions take the words' channels as their input channels.
+  const wordConvs = [...sd].filter(([n]) => /fusion\.image_lang_att\.f_(key|value)\.0\.weight$/.test(n));
+  assertEquals(wordConvs.length, 8, "a key and a value convolution per stage");
+  for (const [name, t] of wordConvs) assertEquals(t.shape[1], 16, name);
+  const inputs = [ops.ones([1, 3, 32, 32]), ops.ones([1, 16, 3]), ops.ones([1, 3, 1])] as const;
+  const outs = model.forward(...inputs);
+  assertEquals(outs.res2.shape, [1, 4, 8, 8]);
+  ops.dispose([outs, ...inputs]);
+  assertThrows(() => model.forward(ops.ones([1, 3, 32, 32]), ops.ones([1, 768, 3]), ops.ones([1, 3, 1])));
+  model.dispose();
+});
+
 Deno.test("D2SwinTransformer: gradients reach every parameter except the zero-initialised gates", () => {
   const model = new D2SwinTransformer({
     embedDim: 4,

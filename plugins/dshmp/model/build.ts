@@ -21,8 +21,8 @@
  * otherwise {@link buildDshmpAsync} (and the `models` entry) loads `MODEL.DSHMP.TEXT_ENCODER_PATH` when
  * it is set, and without it a roberta-base-shaped encoder is built without drawing initial weights, to
  * be filled from `MODEL.WEIGHTS` (the DsHmp checkpoint holds `text_encoder.*`). The resizer's input
- * width follows the encoder's hidden size (768 without one). The backbone's language width is fixed at
- * 768 (`LANGUAGE_CHANNELS` in the backbone), so an encoder of another width is refused with a message.
+ * width and the backbone's language width (through the build context's `languageChannels`) follow the
+ * encoder's hidden size (768, RoBERTa-base's, without one).
  *
  * @example
  * ```ts ignore
@@ -36,7 +36,6 @@ import type { Module } from "../../../core/tensor/nn/mod.ts";
 import type { DshmpConfig } from "../config.ts";
 import { dsHmpHierarchicalFromConfig } from "../modeling/clip_decoder/clip_decoder.ts";
 import { dshmpFrameDecoderFromConfig } from "../modeling/frame_decoder/dshmp_transformer_decoder.ts";
-import { D2SwinTransformer, LANGUAGE_CHANNELS } from "../../mask2former/modeling/backbone/swin.ts";
 import { FeatureResizer } from "../text_encoder/feature_resizer.ts";
 import { loadRobertaFromHfFolder } from "../text_encoder/hf_folder.ts";
 import { ROBERTA_BASE_CONFIG, RobertaModel } from "../text_encoder/roberta.ts";
@@ -89,15 +88,11 @@ export function buildDshmp(cfg: DshmpConfig, ctx: DshmpBuildContext): DsHmp {
   const r = ctx.registries;
   const config = cfg as unknown as Parameters<Factory>[0];
   const textWidth = ctx.textEncoder?.config.hiddenSize ?? TEXT_FEATURE_SIZE;
-  const backbone = r.backbones.get(MODEL.BACKBONE.NAME)(config, ctx) as DshmpBackbone;
-  if (textWidth !== LANGUAGE_CHANNELS && backbone instanceof D2SwinTransformer) {
-    backbone.dispose();
-    throw new Error(
-      `the text encoder's hidden size is ${textWidth}, but the backbone's language fusion (PWAM) reads ` +
-        `${LANGUAGE_CHANNELS}-wide word features (fixed in the original); use a RoBERTa of hidden size ` +
-        `${LANGUAGE_CHANNELS} (MODEL.DSHMP.TEXT_ENCODER_PATH)`,
-    );
-  }
+  // The backbone's language fusion reads words as wide as the text encoder gives them.
+  const backbone = r.backbones.get(MODEL.BACKBONE.NAME)(config, {
+    ...ctx,
+    languageChannels: textWidth,
+  }) as DshmpBackbone;
   const pixelDecoder = r.decoders.get(MODEL.SEM_SEG_HEAD.PIXEL_DECODER_NAME)(config, {
     ...ctx,
     inputShape: backbone.outputShape(),

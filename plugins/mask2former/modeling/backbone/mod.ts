@@ -39,4 +39,8 @@ export * from "./window.ts";
  * ```
  */
 export const d2SwinTransformerFactory: Factory<D2SwinTransformer> = (cfg, ctx) =>
-  d2SwinTransformerFromConfig(cfg as unknown as Mask2FormerConfig, { generator: ctx.generator });
+  d2SwinTransformerFromConfig(cfg as unknown as Mask2FormerConfig, {
+    generator: ctx.generator,
+    // The model builder passes its text encoder's width; RoBERTa-base's 768 otherwise.
+    languageChannels: typeof ctx.languageChannels === "number" ? ctx.languageChannels : undefined,
+  });

@@ -52,7 +52,7 @@ import {
 import { PWAM } from "./pwam.ts";
 import { relativePositionIndex, shiftedWindowMask, windowPartition, windowReverse } from "./window.ts";
 
-/** Channels of the language features PWAM attends to (RoBERTa-base's hidden size, fixed in the original). */
+/** Default channels of the language features PWAM attends to (RoBERTa-base's hidden size, fixed in the original). */
 export const LANGUAGE_CHANNELS = 768;
 
 /** The feature names of the four stages, and their strides. */
@@ -380,6 +380,8 @@ export interface MMBasicLayerOptions {
   numHeadsFusion?: number;
   /** Dropout inside PWAM (default 0). */
   fusionDrop?: number;
+  /** Width of the word features PWAM reads (default {@link LANGUAGE_CHANNELS}). */
+  languageChannels?: number;
   generator?: Generator;
 }
 
@@ -438,7 +440,7 @@ export class MMBasicLayer extends Module {
       new PWAM({
         dim,
         vInChannels: dim,
-        lInChannels: LANGUAGE_CHANNELS,
+        lInChannels: opts.languageChannels ?? LANGUAGE_CHANNELS,
         keyChannels: dim,
         valueChannels: dim,
         numHeads: opts.numHeadsFusion ?? 1,
@@ -511,6 +513,8 @@ export interface MultiModalSwinTransformerOptions {
   outIndices?: readonly number[];
   numHeadsFusion?: readonly number[];
   fusionDrop?: number;
+  /** Width of the word features the fusion reads (default {@link LANGUAGE_CHANNELS}: RoBERTa-base). */
+  languageChannels?: number;
   /** Where the initialisation and the dropout masks draw from. */
   generator?: Generator;
 }
@@ -578,6 +582,7 @@ export class MultiModalSwinTransformer extends Module {
           downsample: i < this.numLayers - 1,
           numHeadsFusion: numHeadsFusion[i],
           fusionDrop: opts.fusionDrop ?? 0,
+          languageChannels: opts.languageChannels,
           generator,
         }),
       );
@@ -734,7 +739,7 @@ export interface SwinConfig {
  */
 export function d2SwinTransformerFromConfig(
   cfg: { readonly MODEL: { readonly SWIN: SwinConfig } },
-  opts: { generator?: Generator } = {},
+  opts: { generator?: Generator; languageChannels?: number } = {},
 ): D2SwinTransformer {
   const s = cfg.MODEL.SWIN;
   return new D2SwinTransformer({
@@ -754,6 +759,7 @@ export function d2SwinTransformerFromConfig(
     ape: s.APE,
     patchNorm: s.PATCH_NORM,
     outFeatures: s.OUT_FEATURES,
+    languageChannels: opts.languageChannels,
     generator: opts.generator,
   });
 }
