@@ -31,3 +31,59 @@ export const f64be = (x: number) => {
   new DataView(b.buffer).setFloat64(0, x, false);
   return b;
 };
+
+/**
+ * A numpy array in its reduce form (`_reconstruct(ndarray, (0,), b'b')` then BUILD with
+ * `(1, shape, dtype, fortran, data)`), without a protocol header or STOP, so it can be embedded.
+ * `data` is the pickled data argument: raw bytes (`"B"` + length + bytes) or `_codecs.encode(...)`.
+ */
+export function ndarrayReduce(
+  opts: { module: string; dtype: string; order: string; shape: number[]; fortran: boolean; data: Part },
+): Uint8Array {
+  return p(
+    "c",
+    `${opts.module}\n_reconstruct\n`,
+    "c",
+    "numpy\nndarray\n",
+    "K",
+    0,
+    0x85,
+    "C",
+    1,
+    "b",
+    0x87,
+    "R",
+    "(",
+    "K",
+    1,
+    "(",
+    ...opts.shape.flatMap((d): Part[] => ["K", d]),
+    "t",
+    "c",
+    "numpy\ndtype\n",
+    bu(opts.dtype),
+    0x89,
+    0x88,
+    0x87,
+    "R",
+    "(",
+    "K",
+    3,
+    bu(opts.order),
+    "N",
+    "N",
+    "N",
+    "J",
+    le(-1, 4),
+    "J",
+    le(-1, 4),
+    "K",
+    0,
+    "t",
+    "b",
+    opts.fortran ? 0x88 : 0x89,
+    opts.data,
+    "t",
+    "b",
+  );
+}

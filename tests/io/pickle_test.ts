@@ -11,7 +11,7 @@ import {
   unpickleAt,
 } from "../../core/io/pickle.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { bu, f64be, le, p, type Part, su, utf8 } from "./pickle_bytes.ts";
+import { bu, f64be, le, ndarrayReduce, p, su, utf8 } from "./pickle_bytes.ts";
 
 const ALL: PickleGlobals = { ...BUILTIN_GLOBALS, ...NUMPY_GLOBALS };
 
@@ -246,60 +246,8 @@ function numpyProto2(
   raw: Uint8Array,
 ): Uint8Array {
   const latin1 = String.fromCharCode(...raw);
-  return p(
-    0x80,
-    2,
-    "c",
-    `${module}\n_reconstruct\n`,
-    "c",
-    "numpy\nndarray\n",
-    "K",
-    0,
-    0x85,
-    "C",
-    1,
-    "b",
-    0x87,
-    "R",
-    "(",
-    "K",
-    1,
-    "(",
-    ...shape.flatMap((d): Part[] => ["K", d]),
-    "t",
-    "c",
-    "numpy\ndtype\n",
-    bu(dtype),
-    0x89,
-    0x88,
-    0x87,
-    "R",
-    "(",
-    "K",
-    3,
-    bu(order),
-    "N",
-    "N",
-    "N",
-    "J",
-    le(-1, 4),
-    "J",
-    le(-1, 4),
-    "K",
-    0,
-    "t",
-    "b",
-    fortran ? 0x88 : 0x89,
-    "c",
-    "_codecs\nencode\n",
-    bu(latin1),
-    bu("latin1"),
-    0x86,
-    "R",
-    "t",
-    "b",
-    ".",
-  );
+  const data = p("c", "_codecs\nencode\n", bu(latin1), bu("latin1"), 0x86, "R");
+  return p(0x80, 2, ndarrayReduce({ module, dtype, order, shape, fortran, data }), ".");
 }
 
 Deno.test("numpy arrays: C and Fortran order, byte order, numpy 1 and 2 module names, scalars", () => {

@@ -20,7 +20,7 @@ import {
 } from "../../plugins/mask2former/convert/mod.ts";
 import { defaultOutPath } from "../../tasks/convert.ts";
 import { assert, assertEquals, assertMatch, assertThrows } from "../assert.ts";
-import { bu, le, p, type Part } from "../io/pickle_bytes.ts";
+import { bu, le, ndarrayReduce, p, type Part } from "../io/pickle_bytes.ts";
 
 const FIXTURES = Deno.env.get("DSHMP_CHECKPOINT_FIXTURES") ??
   new URL("../../../shared/fixtures/checkpoints", import.meta.url).pathname;
@@ -80,54 +80,15 @@ Deno.test("--raw: every fixture checkpoint converts to the expected tensors exac
 function ndarray(dtype: "f4" | "f8", shape: number[], values: ArrayLike<number>): Uint8Array {
   const data = dtype === "f4" ? new Float32Array(values) : new Float64Array(values);
   const bytes = new Uint8Array(data.buffer);
-  return p(
-    "c",
-    "numpy.core.multiarray\n_reconstruct\n",
-    "c",
-    "numpy\nndarray\n",
-    "K",
-    0,
-    0x85,
-    "C",
-    1,
-    "b",
-    0x87,
-    "R",
-    "(",
-    "K",
-    1,
-    "(",
-    ...shape.flatMap((d): Part[] => ["K", d]),
-    "t",
-    "c",
-    "numpy\ndtype\n",
-    bu(dtype),
-    0x89,
-    0x88,
-    0x87,
-    "R",
-    "(",
-    "K",
-    3,
-    bu("<"),
-    "N",
-    "N",
-    "N",
-    "J",
-    le(-1, 4),
-    "J",
-    le(-1, 4),
-    "K",
-    0,
-    "t",
-    "b",
-    0x89,
-    "B",
-    le(bytes.length, 4),
-    bytes,
-    "t",
-    "b",
-  );
+  const raw = p("B", le(bytes.length, 4), bytes);
+  return ndarrayReduce({
+    module: "numpy.core.multiarray",
+    dtype,
+    order: "<",
+    shape,
+    fortran: false,
+    data: raw,
+  });
 }
 
 /** `{model: {name: array}, __author__, matching_heuristics: True}`, pickle protocol 3. */
