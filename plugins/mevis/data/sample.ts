@@ -14,6 +14,7 @@
  */
 import type { ImageU8 } from "../../../core/io/image.ts";
 import type { Tokenizer } from "../../../core/text/tokenizer.ts";
+import type { MevisRecord } from "./mevis_dataset.ts";
 import { encodeSentence, type SentenceEncodingOptions } from "../../dshmp/text/decoupling.ts";
 
 /** A channels-first 8-bit image, `shape` `[channels, height, width]`. */
@@ -101,6 +102,30 @@ export function encodeLang(
   if (!tokenizer) return { lang_tokens: null, lang_mask: null };
   const enc = encodeSentence(tokenizer, sentence, options);
   return { lang_tokens: enc.ids, lang_mask: enc.attentionMask };
+}
+
+/** The fields of a sample that come from its record and frame selection (both mappers share them). */
+export function recordFields(
+  record: MevisRecord,
+  frames: number[],
+  size: { height: number; width: number },
+  tokenizer: Tokenizer | undefined,
+  text: SentenceEncodingOptions | undefined,
+): Omit<MevisSample, "image" | "instances" | "gt_masks_merge" | "valid"> {
+  return {
+    frame_idx: frames,
+    file_names: frames.map((f) => record.file_names[f]),
+    video_len: record.annotations.length,
+    length: record.length,
+    height: size.height,
+    width: size.width,
+    sentence: record.sentence,
+    refer_id: record.refer_id,
+    exp_id: record.exp_id,
+    video_name: record.video_name,
+    dataset_name: "mevis",
+    ...encodeLang(record.sentence, tokenizer, text),
+  };
 }
 
 /** Checks the `INPUT.FORMAT` value. */

@@ -21,7 +21,7 @@ import type { Tokenizer } from "../../../core/text/tokenizer.ts";
 import type { SentenceEncodingOptions } from "../../dshmp/text/decoupling.ts";
 import { BadDataError } from "./bad_data.ts";
 import type { MevisRecord } from "./mevis_dataset.ts";
-import { encodeLang, type ImageFormat, type MevisSample, toChw } from "./sample.ts";
+import { type ImageFormat, type MevisSample, recordFields, toChw } from "./sample.ts";
 
 /** Options of {@link MevisTestMapper}. */
 export interface TestMapperOptions {
@@ -76,18 +76,7 @@ export class MevisTestMapper {
       instances: [],
       gt_masks_merge: [],
       valid: [],
-      frame_idx: frames,
-      file_names: frames.map((f) => record.file_names[f]),
-      video_len: record.annotations.length,
-      length: record.length,
-      height,
-      width,
-      sentence: record.sentence,
-      refer_id: record.refer_id,
-      exp_id: record.exp_id,
-      video_name: record.video_name,
-      dataset_name: "mevis",
-      ...encodeLang(record.sentence, this.options.tokenizer, this.options.text),
+      ...recordFields(record, frames, { height, width }, this.options.tokenizer, this.options.text),
     };
   }
 

@@ -47,10 +47,10 @@ import type { MaskDict } from "./mask_dict.ts";
 import type { MevisRecord } from "./mevis_dataset.ts";
 import {
   type ChwImage,
-  encodeLang,
   type FrameInstances,
   type ImageFormat,
   type MevisSample,
+  recordFields,
   toChw,
 } from "./sample.ts";
 
@@ -208,18 +208,7 @@ export class MevisTrainMapper {
         instances: targets.instances,
         gt_masks_merge: targets.merged,
         valid: targets.valid,
-        frame_idx: frames,
-        file_names: frames.map((f) => record.file_names[f]),
-        video_len: record.annotations.length,
-        length: record.length,
-        height,
-        width,
-        sentence: record.sentence,
-        refer_id: record.refer_id,
-        exp_id: record.exp_id,
-        video_name: record.video_name,
-        dataset_name: "mevis",
-        ...encodeLang(record.sentence, this.options.tokenizer, this.options.text),
+        ...recordFields(record, frames, { height, width }, this.options.tokenizer, this.options.text),
       };
     }
     throw this.#bad(
