@@ -103,7 +103,7 @@ function say(line: string): void {
 
 /**
  * Writes the synthetic configs' text encoder when missing: a frozen, randomly initialised one-layer
- * RoBERTa of hidden size 768 (the width the backbone's language fusion reads) with the tiny test
+ * RoBERTa of hidden size 768 (roberta-base's width, as the paper model reads) with the tiny test
  * fixture's tokenizer, from a fixed seed (so every copy is the same). Returns the folder.
  */
 export async function ensureSynthTextEncoder(dir: string = SYNTH_TEXT_ENCODER, seed = 5): Promise<string> {

@@ -5,20 +5,18 @@
  * data set (train split prepared with its contrastive tables, and a validation split).
  * @module
  */
+import { ensureSynthTextEncoder } from "../../tasks/train.ts";
 import { join } from "node:path";
 import * as ops from "../../core/tensor/ops.ts";
-import { Generator } from "../../core/random.ts";
 import { loadConfig } from "../../core/config/load.ts";
 import { createRegistries, type Registries } from "../../core/registries.ts";
 import { registerPlugins } from "../../core/plugin.ts";
 import type { Config } from "../../core/config/merge.ts";
 import { type TensorInput, writeSafetensors } from "../../core/io/safetensors.ts";
 import { builtinPlugins } from "../../mod.ts";
-import { RobertaModel } from "../../plugins/dshmp/text_encoder/roberta.ts";
 import { prepareReferIds } from "../../plugins/mevis/prepare/get_refer_id.ts";
 import { type FakeVideo, writeFakeSplit } from "../mevis/_fake_split.ts";
 
-const FIXTURE = new URL("../fixtures/roberta_tiny/", import.meta.url);
 const PAPER = new URL("../../configs/dshmp_swin_tiny.yaml", import.meta.url).pathname;
 
 /** The tiny model's widths and the tiny data's sizes, as `KEY VALUE` overrides of the paper config. */
@@ -73,35 +71,8 @@ export const TINY_VIDEOS: Record<string, FakeVideo> = {
 };
 
 /** Writes a RoBERTa folder of hidden size 768 (one layer) with the tiny fixture's tokenizer. */
-export async function writeRoberta768(dir: string, seed = 5): Promise<string> {
-  await Deno.mkdir(dir, { recursive: true });
-  const base = JSON.parse(await Deno.readTextFile(new URL("config.json", FIXTURE)));
-  const config = {
-    ...base,
-    hidden_size: 768,
-    num_hidden_layers: 1,
-    num_attention_heads: 2,
-    intermediate_size: 32,
-  };
-  await Deno.writeTextFile(join(dir, "config.json"), JSON.stringify(config, null, 2));
-  await Deno.copyFile(new URL("tokenizer.json", FIXTURE), join(dir, "tokenizer.json"));
-  const model = new RobertaModel({
-    vocabSize: config.vocab_size,
-    hiddenSize: 768,
-    numHiddenLayers: 1,
-    numAttentionHeads: 2,
-    intermediateSize: 32,
-    maxPositionEmbeddings: config.max_position_embeddings,
-    typeVocabSize: 1,
-  }, { generator: new Generator(seed) });
-  const tensors = new Map<string, TensorInput>();
-  for (const [name, v] of model.stateDict()) {
-    if (v.dtype !== "float32") continue; // position_ids: the loader fills them
-    tensors.set(`roberta.${name}`, { dtype: "F32", shape: v.shape, data: Float32Array.from(ops.toArray(v)) });
-  }
-  model.dispose();
-  await Deno.writeFile(join(dir, "model.safetensors"), writeSafetensors(tensors, { format: "pt" }));
-  return dir;
+export function writeRoberta768(dir: string, seed = 5): Promise<string> {
+  return ensureSynthTextEncoder(dir, seed);
 }
 
 /** A tiny data set under `root`: `mevis/train` (prepared: idx2positive / idx2negative) and `mevis/valid_u`. */
