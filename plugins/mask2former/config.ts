@@ -98,6 +98,10 @@ export const mask2formerDefaults = {
       PATCH_NORM: bool(true),
       OUT_FEATURES: strs(["res2", "res3", "res4", "res5"]),
       USE_CHECKPOINT: bool(false),
+      FUSION_GATE_INIT: str(
+        "zeros",
+        'residual gates of the language fusion: "zeros" (original: never open from scratch) or "trainable"',
+      ),
     },
     // DeepLab's keys.
     RESNETS: {

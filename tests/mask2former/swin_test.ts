@@ -17,7 +17,11 @@ import {
   windowReverse,
 } from "../../plugins/mask2former/modeling/backbone/window.ts";
 import { PWAM } from "../../plugins/mask2former/modeling/backbone/pwam.ts";
-import { D2SwinTransformer, PatchMerging } from "../../plugins/mask2former/modeling/backbone/swin.ts";
+import {
+  D2SwinTransformer,
+  parseFusionGateInit,
+  PatchMerging,
+} from "../../plugins/mask2former/modeling/backbone/swin.ts";
 import { d2SwinTransformerFactory } from "../../plugins/mask2former/modeling/backbone/mod.ts";
 import { createRegistries } from "../../core/registries.ts";
 
@@ -219,12 +223,14 @@ Deno.test("D2SwinTransformer: the language width follows languageChannels (a sma
   model.dispose();
 });
 
-Deno.test("D2SwinTransformer: gradients reach every parameter except the zero-initialised gates", () => {
+/** Loss and gradients of a small Swin built with `gateInit`, on fixed inputs. */
+function swinGradients(gateInit: "zeros" | "trainable") {
   const model = new D2SwinTransformer({
     embedDim: 4,
     depths: [2, 2, 2, 2],
     numHeads: [1, 1, 2, 2],
     dropPathRate: 0,
+    gateInit,
     generator: new Generator(0),
   });
   const g = new Generator(1);
@@ -239,9 +245,17 @@ Deno.test("D2SwinTransformer: gradients reach every parameter except the zero-in
       ops.add(ops.sum(ops.square(o.res4)), ops.sum(ops.square(o.res5))),
     );
   }, named.map(([, p]) => p));
-  assert(Number.isFinite(ops.toArray(value)[0]));
-  for (const [name, p] of named) {
-    const grad = ops.toArray(grads[p.name]);
+  const loss = ops.toArray(value)[0];
+  const out = named.map(([name, p]) => ({ name, grad: Array.from(ops.toArray(grads[p.name])) }));
+  ops.dispose([value, x, l, mask, ...Object.values(grads)]);
+  model.dispose();
+  return { loss, grads: out };
+}
+
+Deno.test("D2SwinTransformer: gradients reach every parameter except the zero-initialised gates", () => {
+  const { loss, grads } = swinGradients("zeros");
+  assert(Number.isFinite(loss));
+  for (const { name, grad } of grads) {
     assert(grad.every(Number.isFinite), `${name}: non-finite gradient`);
     const nonzero = grad.some((v) => v !== 0);
     if (name.includes(".res_gate.")) {
@@ -253,8 +267,27 @@ Deno.test("D2SwinTransformer: gradients reach every parameter except the zero-in
       assert(nonzero, `${name}: no gradient`);
     }
   }
-  ops.dispose([value, x, l, mask, ...Object.values(grads)]);
-  model.dispose();
+});
+
+Deno.test("D2SwinTransformer: FUSION_GATE_INIT trainable starts closed but gives the gate a gradient", () => {
+  const zeros = swinGradients("zeros");
+  const trainable = swinGradients("trainable");
+  // Same draws and a closed gate either way: the same forward pass.
+  assertEquals(trainable.loss, zeros.loss);
+  const gates = trainable.grads.filter(({ name }) => name.includes(".res_gate."));
+  assertEquals(gates.length, 6, "two Linears in each of the three gated stages");
+  for (const { name, grad } of gates) {
+    const nonzero = grad.some((v) => v !== 0);
+    // The second Linear (zero) learns from the first's ReLU features; the first gets a gradient once
+    // the second is no longer zero.
+    if (name.endsWith("res_gate.2.weight")) assert(nonzero, `${name}: no gradient`);
+    else assert(!nonzero, `${name}: expected zero at the start`);
+  }
+  assertThrows(
+    () => parseFusionGateInit("open"),
+    'MODEL.SWIN.FUSION_GATE_INIT: expected "zeros" or "trainable"',
+  );
+  assertEquals(parseFusionGateInit(undefined), "zeros");
 });
 
 Deno.test("D2SwinTransformer: drop-path draws from the given generator in training mode only", () => {

@@ -382,6 +382,8 @@ export interface MMBasicLayerOptions {
   fusionDrop?: number;
   /** Width of the word features PWAM reads (default {@link LANGUAGE_CHANNELS}). */
   languageChannels?: number;
+  /** Initialisation of the residual gate (default `"zeros"`, the original's; see {@link FusionGateInit}). */
+  gateInit?: FusionGateInit;
   generator?: Generator;
 }
 
@@ -396,6 +398,23 @@ export interface StageOutput {
   /** The next stage's map size (`ceil(H/2)`, `ceil(W/2)`; H, W after the last stage). */
   wh: number;
   ww: number;
+}
+
+/**
+ * How the stages' residual gates (`res_gate`, Linear-ReLU-Linear-Tanh) start: `"zeros"` zeroes both
+ * Linears as the original does, which also zeroes both gradients (the gate never opens when trained from
+ * scratch; pretrained checkpoints carry its weights); `"trainable"` zeroes only the second, so the gate
+ * starts closed but learns.
+ */
+export type FusionGateInit = "zeros" | "trainable";
+
+/** `MODEL.SWIN.FUSION_GATE_INIT` checked. */
+export function parseFusionGateInit(value: unknown): FusionGateInit {
+  if (value === undefined) return "zeros";
+  if (value === "zeros" || value === "trainable") return value;
+  throw new Error(
+    `MODEL.SWIN.FUSION_GATE_INIT: expected "zeros" or "trainable", got ${JSON.stringify(value)}`,
+  );
 }
 
 /**
@@ -458,8 +477,11 @@ export class MMBasicLayer extends Module {
         "res_gate",
         new Sequential([gate[0], new ReLU(), gate[1], new Tanh()]),
       );
-      // The gate starts closed: the language residual enters the visual stream only once learned.
-      for (const g of gate) init.zeros(g.weight);
+      // Both Linears zero (the original's): the gate's output and both its gradients are zero, so it stays
+      // closed unless a checkpoint opens it. "trainable" zeroes only the second: closed at the start, with
+      // a gradient, so a model trained from scratch can learn to let the language in.
+      if ((opts.gateInit ?? "zeros") === "zeros") init.zeros(gate[0].weight);
+      init.zeros(gate[1].weight);
     } else {
       this.downsample = null;
       this.resGate = null;
@@ -515,6 +537,8 @@ export interface MultiModalSwinTransformerOptions {
   fusionDrop?: number;
   /** Width of the word features the fusion reads (default {@link LANGUAGE_CHANNELS}: RoBERTa-base). */
   languageChannels?: number;
+  /** Initialisation of the stages' residual gates (`MODEL.SWIN.FUSION_GATE_INIT`, default `"zeros"`). */
+  gateInit?: FusionGateInit;
   /** Where the initialisation and the dropout masks draw from. */
   generator?: Generator;
 }
@@ -583,6 +607,7 @@ export class MultiModalSwinTransformer extends Module {
           numHeadsFusion: numHeadsFusion[i],
           fusionDrop: opts.fusionDrop ?? 0,
           languageChannels: opts.languageChannels,
+          gateInit: opts.gateInit,
           generator,
         }),
       );
@@ -719,6 +744,8 @@ export interface SwinConfig {
   readonly APE: boolean;
   readonly PATCH_NORM: boolean;
   readonly OUT_FEATURES: readonly string[];
+  /** Our key (absent: the original's `"zeros"`). */
+  readonly FUSION_GATE_INIT?: string;
 }
 
 /**
@@ -760,6 +787,7 @@ export function d2SwinTransformerFromConfig(
     patchNorm: s.PATCH_NORM,
     outFeatures: s.OUT_FEATURES,
     languageChannels: opts.languageChannels,
+    gateInit: parseFusionGateInit(s.FUSION_GATE_INIT),
     generator: opts.generator,
   });
 }
