@@ -41,6 +41,10 @@ export const mevisDefaults = {
     PREFETCH: int(0, "samples loaded ahead; 0: 2 x NUM_WORKERS"),
   },
   INPUT: {
+    FLIP_SWAPS_LEFT_RIGHT: bool(
+      false,
+      "a horizontally flipped training clip gets left/right swapped in its sentence (the original keeps the words)",
+    ),
     SAMPLING_MAX_ATTEMPTS: int(
       1000,
       "redraws of a training clip before giving up when no frame shows the target",

@@ -16,9 +16,9 @@ import {
   trainMapperOptionsFromConfig,
 } from "../../plugins/mevis/data/loader.ts";
 import { loadMevisSplit } from "../../plugins/mevis/data/mevis_dataset.ts";
-import type { MevisSample } from "../../plugins/mevis/data/sample.ts";
+import { encodeLang, type MevisSample } from "../../plugins/mevis/data/sample.ts";
 import { MevisTestMapper } from "../../plugins/mevis/data/test_mapper.ts";
-import { MevisTrainMapper, pythonSetOrder } from "../../plugins/mevis/data/train_mapper.ts";
+import { MevisTrainMapper, pythonSetOrder, swapLeftRight } from "../../plugins/mevis/data/train_mapper.ts";
 import { CLEAN, type FakeVideo, quietReport, writeFakeSplit } from "./_fake_split.ts";
 
 const AUG: TrainAugmentationOptions = {
@@ -158,6 +158,52 @@ Deno.test("train mapper: shapes, fields, ids -1 where absent, masks aligned with
     }
     assert(sawAbsent, "no sampled clip had object 1 absent");
     assert(sawFlip, "no sampled clip was flipped");
+  });
+});
+
+Deno.test("swapLeftRight swaps whole words only, keeping case and suffixes", () => {
+  assertEquals(swapLeftRight("the bird moving left, then right"), "the bird moving right, then left");
+  assertEquals(
+    swapLeftRight("Left of the leftmost cat, moving rightwards"),
+    "Right of the rightmost cat, moving leftwards",
+  );
+  assertEquals(swapLeftRight("a bright leftover"), "a bright leftover");
+});
+
+Deno.test("train mapper: FLIP_SWAPS_LEFT_RIGHT swaps the sentence of flipped clips only, tokens included", async () => {
+  await withSplit("train", CLEAN, async (root) => {
+    const split = await loadMevisSplit("mevis_train", root, { report: quietReport().report });
+    const record = { ...split.records[1], sentence: "both boxes left" };
+    const tok = ByteLevelBpeTokenizer.fromJson(
+      buildSmallBpeTokenizer(["both", "boxes", "left", "right"]),
+      "small",
+    );
+    const options = { sampling: { numFrames: 4, range: 3 }, augmentation: AUG, tokenizer: tok };
+    const keep = new MevisTrainMapper(split, options);
+    const swap = new MevisTrainMapper(split, { ...options, swapLeftRightOnFlip: true });
+    const seen = new Set<string>();
+    for (let seed = 0; seed < 12; seed++) {
+      const a = await keep.map(record, new Generator(seed));
+      const b = await swap.map(record, new Generator(seed));
+      // Same draws either way: same frames and pixels.
+      assertEquals(b.image.map((i) => i.data), a.image.map((i) => i.data));
+      assertEquals(a.sentence, "both boxes left");
+      // Object 0 sits in the left half of the source frames; right of the middle means flipped.
+      const k0 = pythonSetOrder(a.frame_idx.flatMap((g) => record.annotations[g].map((o) => o.id))).indexOf(
+        0,
+      );
+      const inst = a.instances[0];
+      if (inst.gt_ids[k0] === -1) continue;
+      const flipped = inst.gt_boxes[k0 * 4] > a.image[0].shape[2] / 2;
+      assertEquals(b.sentence, flipped ? "both boxes right" : "both boxes left", `seed ${seed}`);
+      // The tokens are the shown sentence's.
+      assertEquals(
+        Array.from(b.lang_tokens!),
+        Array.from(encodeLang(b.sentence, tok, undefined).lang_tokens!),
+      );
+      seen.add(b.sentence);
+    }
+    assertEquals(seen.size, 2, "both flipped and unflipped clips were drawn");
   });
 });
 
@@ -301,6 +347,7 @@ Deno.test("trainMapperOptionsFromConfig reads the original's keys, crop size fro
       MAX_SIZE_TRAIN: 768,
       MIN_SIZE_TRAIN_SAMPLING: "choice_by_clip",
       RANDOM_FLIP: "flip_by_clip",
+      FLIP_SWAPS_LEFT_RIGHT: false,
       AUGMENTATIONS: [],
       FORMAT: "RGB",
       CROP: { ENABLED: true, TYPE: "absolute_range", SIZE: [600, 720] },
@@ -309,6 +356,12 @@ Deno.test("trainMapperOptionsFromConfig reads the original's keys, crop size fro
     },
   };
   const opts = trainMapperOptionsFromConfig(cfg);
+  assertEquals(opts.swapLeftRightOnFlip, false);
+  assertEquals(
+    trainMapperOptionsFromConfig({ INPUT: { ...cfg.INPUT, FLIP_SWAPS_LEFT_RIGHT: true } })
+      .swapLeftRightOnFlip,
+    true,
+  );
   assertEquals(opts.sampling, { numFrames: 8, range: 10, shuffle: false });
   assertEquals(opts.augmentation.crop, { size: [384, 600] });
   assertEquals([opts.augmentation.minSize, opts.augmentation.maxSize, opts.format], [[288, 320], 768, "RGB"]);

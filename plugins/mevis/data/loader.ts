@@ -259,6 +259,7 @@ export function trainMapperOptionsFromConfig(cfg: Config): TrainMapperOptions {
     },
     augmentation,
     format: checkFormat(str(cfg, "INPUT.FORMAT")),
+    swapLeftRightOnFlip: get(cfg, "INPUT.FLIP_SWAPS_LEFT_RIGHT") === true,
   };
 }
 

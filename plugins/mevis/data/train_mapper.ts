@@ -3,7 +3,9 @@
  *
  * 1. Frames: `SAMPLING_FRAME_NUM` frames around a random reference frame (`core/data/frame_sampler.ts`).
  * 2. Augmentation: the clip-level resize / crop / flip plan (`core/data/clip_augmentations.ts`), drawn
- *    for the clip's frame size, applied bilinearly to images and nearest to masks.
+ *    for the clip's frame size, applied bilinearly to images and nearest to masks. The original keeps the
+ *    sentence of a flipped clip as it is ("moving left" over frames where the object moves right);
+ *    `swapLeftRightOnFlip` swaps the words instead.
  * 3. Objects: the obj ids seen in the clip's frames, in the order a Python `set` of them iterates (the
  *    original enumerates `set()` to number its instances), one row per object in every frame: the
  *    object's mask where the frame has one (placeholder row with class -1 and id -1 where it has not), and
@@ -68,6 +70,34 @@ export interface TrainMapperOptions {
   text?: SentenceEncodingOptions;
   /** Clips drawn before giving up on an expression (default 1000). */
   maxAttempts?: number;
+  /**
+   * `INPUT.FLIP_SWAPS_LEFT_RIGHT`: a clip flipped horizontally (every frame) gets "left" and "right" swapped
+   * in its sentence, so that "moving left" still names what the frames show. Default false: the original
+   * flips the frames and keeps the words.
+   */
+  swapLeftRightOnFlip?: boolean;
+}
+
+/**
+ * The sentence as a horizontally flipped clip shows it: `left`/`right` (and `leftmost`/`rightmost`,
+ * `leftwards`/`rightwards`) swapped as whole words, everything else untouched.
+ *
+ * @example
+ * ```ts
+ * import { swapLeftRight } from "./train_mapper.ts";
+ * swapLeftRight("the bird moving left, then right"); // "the bird moving right, then left"
+ * swapLeftRight("the leftmost cat"); // "the rightmost cat"
+ * ```
+ */
+export function swapLeftRight(sentence: string): string {
+  return sentence.replace(
+    /\b(left|right)(most|wards?)?\b/gi,
+    (_m, side: string, tail = "") => {
+      const swapped = side.toLowerCase() === "left" ? "right" : "left";
+      const cased = side[0] === side[0].toUpperCase() ? swapped[0].toUpperCase() + swapped.slice(1) : swapped;
+      return cased + tail;
+    },
+  );
 }
 
 /** What the mapper needs of a split. */
@@ -203,12 +233,22 @@ export class MevisTrainMapper {
       const targets = await this.#targets(record, frames, plans, height, width, masks, rles);
       if (!targets.valid.some((v) => v === 1)) continue;
       const image = await Promise.all(frames.map((f, t) => this.#image(record, f, plans[t], height, width)));
+      const flipped = plans.every((p) => p.ops.some((op) => op.kind === "hflip"));
+      const sentence = this.options.swapLeftRightOnFlip && flipped
+        ? swapLeftRight(record.sentence)
+        : record.sentence;
       return {
         image,
         instances: targets.instances,
         gt_masks_merge: targets.merged,
         valid: targets.valid,
-        ...recordFields(record, frames, { height, width }, this.options.tokenizer, this.options.text),
+        ...recordFields(
+          { ...record, sentence },
+          frames,
+          { height, width },
+          this.options.tokenizer,
+          this.options.text,
+        ),
       };
     }
     throw this.#bad(
