@@ -44,7 +44,7 @@ import { Progress } from "../core/progress.ts";
 import type { DshmpConfig } from "../plugins/dshmp/config.ts";
 import type { DsHmp } from "../plugins/dshmp/model/dshmp_model.ts";
 import { dshmpPredictor } from "../plugins/dshmp/model/eval_adapter.ts";
-import { createDshmpTraining } from "../plugins/dshmp/model/train_adapter.ts";
+import { createDshmpTraining, windowPaddingWarning } from "../plugins/dshmp/model/train_adapter.ts";
 import { RobertaModel } from "../plugins/dshmp/text_encoder/roberta.ts";
 import type { ResultsDocument } from "../plugins/mevis/eval/results.ts";
 import { formatSummary } from "../plugins/mevis/eval/results.ts";
@@ -307,6 +307,8 @@ async function trainMain(ctx: TrainContext): Promise<number> {
   const c = cfg as unknown as DshmpConfig;
   const training = await createDshmpTraining(cfg, ctx);
   const model = training.model;
+  const padding = windowPaddingWarning(c);
+  if (padding) console.warn(`train: warning: ${padding}`);
   const evalCfg = withKeys(cfg, { "MODEL.WEIGHTS": "" });
   let predictor: VideoPredictor | null = null;
   const evaluate = async (iteration: number) => {

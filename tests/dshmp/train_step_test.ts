@@ -13,7 +13,7 @@ import { Generator } from "../../core/random.ts";
 import { Trainer, trainerSettingsFromConfig } from "../../core/engine/trainer.ts";
 import { readMetrics } from "../../core/engine/metrics_log.ts";
 import type { DshmpConfig } from "../../plugins/dshmp/config.ts";
-import { createDshmpTraining } from "../../plugins/dshmp/model/train_adapter.ts";
+import { createDshmpTraining, windowPaddingWarning } from "../../plugins/dshmp/model/train_adapter.ts";
 import type { DsHmp } from "../../plugins/dshmp/model/dshmp_model.ts";
 import { VitaSetCriterion } from "../../plugins/dshmp/losses/mod.ts";
 import { tinySetup } from "./_tiny_dshmp.ts";
@@ -161,4 +161,18 @@ Deno.test("DsHmp training: the trainer runs two iterations through the adapter, 
       a.rows.map((r) => (r as unknown as Record<string, number>).total_loss),
     );
   });
+});
+
+Deno.test("windowPaddingWarning: clips that do not fill the clip decoder's windows are named", () => {
+  const cfg = (frames: number, window: number) => ({
+    INPUT: { SAMPLING_FRAME_NUM: frames },
+    MODEL: { VITA: { ENC_WINDOW_SIZE: window } },
+  });
+  assertEquals(windowPaddingWarning(cfg(8, 8)), null); // the paper config
+  assertEquals(windowPaddingWarning(cfg(8, 4)), null);
+  assertEquals(windowPaddingWarning(cfg(4, 0)), null); // no windows
+  const w = windowPaddingWarning(cfg(4, 8));
+  assert(w !== null && w.includes("SAMPLING_FRAME_NUM 4") && w.includes("ENC_WINDOW_SIZE 8"), String(w));
+  assert(w.includes("4 of 8 frames are padding"), w);
+  assert(windowPaddingWarning(cfg(6, 4))!.includes("2 of 8 frames are padding"));
 });

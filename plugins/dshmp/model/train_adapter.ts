@@ -130,6 +130,30 @@ export function mevisBatchSource(o: MevisBatchSourceOptions): BatchSource<DsHmpT
   };
 }
 
+/**
+ * A warning when training clips do not fill the clip decoder's windows: the encoder pads the
+ * `SAMPLING_FRAME_NUM` frames of a clip to a multiple of `MODEL.VITA.ENC_WINDOW_SIZE` with empty frames,
+ * which inference on whole videos rarely sees (the paper config uses 8 and 8). `null` when they fit.
+ *
+ * @example
+ * ```ts
+ * import { windowPaddingWarning } from "./train_adapter.ts";
+ * windowPaddingWarning({ INPUT: { SAMPLING_FRAME_NUM: 8 }, MODEL: { VITA: { ENC_WINDOW_SIZE: 8 } } }); // null
+ * windowPaddingWarning({ INPUT: { SAMPLING_FRAME_NUM: 4 }, MODEL: { VITA: { ENC_WINDOW_SIZE: 8 } } }); // "... 4 of 8 frames are padding ..."
+ * ```
+ */
+export function windowPaddingWarning(
+  cfg: { INPUT: { SAMPLING_FRAME_NUM: number }; MODEL: { VITA: { ENC_WINDOW_SIZE: number } } },
+): string | null {
+  const frames = cfg.INPUT.SAMPLING_FRAME_NUM;
+  const window = cfg.MODEL.VITA.ENC_WINDOW_SIZE;
+  if (window <= 0 || frames % window === 0) return null;
+  const padded = Math.ceil(frames / window) * window;
+  return `INPUT.SAMPLING_FRAME_NUM ${frames} is not a multiple of MODEL.VITA.ENC_WINDOW_SIZE ${window}: ` +
+    `the clip decoder trains on windows where ${padded - frames} of ${padded} frames are padding ` +
+    `(${frames} of ${padded} real); make the window divide the clip length`;
+}
+
 /** What {@link createDshmpTraining} returns. */
 export interface DshmpTraining {
   model: DsHmp;
