@@ -33,6 +33,14 @@ export const f64be = (x: number) => {
 };
 
 /**
+ * The BUILD of a numpy dtype's state `(3, order, None, None, None, -1, -1, 0)`, to follow the dtype's REDUCE;
+ * `order` is the pickled byte-order string.
+ */
+export function dtypeState(order: Part): Uint8Array {
+  return p("(", "K", 3, order, "N", "N", "N", "J", le(-1, 4), "J", le(-1, 4), "K", 0, "t", "b");
+}
+
+/**
  * A numpy array in its reduce form (`_reconstruct(ndarray, (0,), b'b')` then BUILD with
  * `(1, shape, dtype, fortran, data)`), without a protocol header or STOP, so it can be embedded.
  * `data` is the pickled data argument: raw bytes (`"B"` + length + bytes) or `_codecs.encode(...)`.
@@ -66,21 +74,7 @@ export function ndarrayReduce(
     0x88,
     0x87,
     "R",
-    "(",
-    "K",
-    3,
-    bu(opts.order),
-    "N",
-    "N",
-    "N",
-    "J",
-    le(-1, 4),
-    "J",
-    le(-1, 4),
-    "K",
-    0,
-    "t",
-    "b",
+    dtypeState(bu(opts.order)),
     opts.fortran ? 0x88 : 0x89,
     opts.data,
     "t",

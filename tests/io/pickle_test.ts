@@ -11,7 +11,7 @@ import {
   unpickleAt,
 } from "../../core/io/pickle.ts";
 import { assert, assertEquals, assertThrows } from "../assert.ts";
-import { bu, f64be, le, ndarrayReduce, p, su, utf8 } from "./pickle_bytes.ts";
+import { bu, dtypeState, f64be, le, ndarrayReduce, p, su, utf8 } from "./pickle_bytes.ts";
 
 const ALL: PickleGlobals = { ...BUILTIN_GLOBALS, ...NUMPY_GLOBALS };
 
@@ -325,21 +325,7 @@ Deno.test("numpy protocol 5 form: _frombuffer with a Fortran-ordered bytearray",
     0x88,
     0x87,
     "R",
-    "(",
-    "K",
-    3,
-    su("<"),
-    "N",
-    "N",
-    "N",
-    "J",
-    le(-1, 4),
-    "J",
-    le(-1, 4),
-    "K",
-    0,
-    "t",
-    "b",
+    dtypeState(su("<")),
     "K",
     2,
     "K",
