@@ -9,6 +9,7 @@
  * ```sh
  * deno task synth --out datasets/synthetic --videos train=300,valid_u=40,valid=40 --size 64x96 --frames 8-24
  * deno task synth --contact-sheet sheet.png      # the cache, plus a picture of its first training video
+ * deno task synth --baselines                    # the cache, plus J&F of reference predictors on valid_u
  * ```
  * @module
  */
@@ -19,10 +20,12 @@ import {
   DEFAULT_SYNTH_CACHE,
   DEFAULT_SYNTH_OPTIONS,
   ensureSynthData,
+  formatBaselines,
   parseFrameRange,
   parseSize,
   parseVideoCounts,
   resolveSynthOptions,
+  scoreSynthBaselines,
   type SplitCounts,
   type SynthSplit,
   synthVideo,
@@ -56,6 +59,10 @@ export const synthSpec = {
     },
     quality: { type: "int", default: d.quality, doc: "JPEG quality of the frames" },
     "contact-sheet": { type: "string", arg: "PNG", doc: "also draw the first training video's expressions" },
+    baselines: {
+      type: "boolean",
+      doc: "also score reference predictors (every object; every object of the named look) on valid_u",
+    },
   },
   examples: [
     "deno task synth --out datasets/synthetic",
@@ -102,6 +109,10 @@ if (import.meta.main) {
     if (f["contact-sheet"] && options.videos.train > 0) {
       await Deno.writeFile(f["contact-sheet"], await contactSheetPng(synthVideo(options, "train", 0)));
       console.log(`contact sheet: ${f["contact-sheet"]}`);
+    }
+    if (f.baselines && options.videos.valid_u > 0) {
+      const docs = await scoreSynthBaselines(options, "valid_u", `${root}/mevis/valid_u`);
+      console.log(formatBaselines(docs, "valid_u"));
     }
     return 0;
   });

@@ -6,7 +6,8 @@
  *   once into `DATASETS.SYNTH.CACHE_DIR` (`.cache/synth-mevis/<hash>/`), trains
  *   `configs/dshmp_synth_tiny.yaml` on its `train` split with `DATASETS.ROOT` pointing at the cache,
  *   then scores `valid_u` (`mevis_val`) through the evaluation machinery and prints J&F overall and per
- *   expression type.
+ *   expression type, followed by the J&F of two reference predictors that read no motion (every object;
+ *   every object of the named look), for scale.
  * - With `--config-file` (and `KEY VALUE` overrides): trains as configured. `DATASETS.SYNTH.ENABLED True`
  *   uses the synthetic data with any config. `MODEL.WEIGHTS` initialises the model (not strictly: the
  *   report lists what did not match; Mask2Former's `static_query` keys are renamed to `query_feat`).
@@ -55,7 +56,12 @@ import {
   predictDataset,
 } from "../plugins/mevis/eval/run_eval.ts";
 import { createPredictor, MissingModelError, type VideoPredictor } from "../plugins/mevis/eval/predictor.ts";
-import { ensureSynthData } from "../plugins/mevis/synth/mod.ts";
+import {
+  type EnsuredSynthData,
+  ensureSynthData,
+  formatBaselines,
+  scoreSynthBaselines,
+} from "../plugins/mevis/synth/mod.ts";
 import {
   buildTaskContext,
   COMMON_FLAGS,
@@ -378,6 +384,7 @@ async function trainMain(ctx: TrainContext): Promise<number> {
 export async function trainTaskMain(first: TrainContext, argv: readonly string[]): Promise<number> {
   checkSingleProcess(first.args);
   let ctx = first;
+  let synth: EnsuredSynthData | null = null;
   if (get(ctx.cfg, "DATASETS.SYNTH.ENABLED") === true) {
     const opts = synthOptionsFromConfig(ctx.cfg);
     const cacheDir = String(get(ctx.cfg, "DATASETS.SYNTH.CACHE_DIR"));
@@ -387,14 +394,24 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
       .map(([s, n]) => `${s} ${n.videos} videos / ${n.expressions} expressions`).join(", ");
     say(`synthetic data ${ensured.generated ? "generated" : "cached"} at ${ensured.root} (${counts})`);
     ctx = await buildTaskContext([...argv, "DATASETS.ROOT", ensured.root], trainSpec);
+    synth = ensured;
   }
   await selectDevice(ctx.cfg, ctx.args);
   const textPath = String(get(ctx.cfg, "MODEL.DSHMP.TEXT_ENCODER_PATH"));
   if (textPath === SYNTH_TEXT_ENCODER) await ensureSynthTextEncoder(textPath);
   const outputDir = String(get(ctx.cfg, "OUTPUT_DIR"));
   await writeConfig(ctx.cfg, join(outputDir, "config.yaml"));
-  if (ctx.args.evalOnly) return await evalOnlyMain(ctx);
-  return await trainMain(ctx);
+  const code = ctx.args.evalOnly ? await evalOnlyMain(ctx) : await trainMain(ctx);
+  if (code === 0 && synth && synth.manifest.options.videos.valid_u > 0) {
+    // What the numbers above mean on this data: J&F of two predictors that read no motion.
+    const docs = await scoreSynthBaselines(
+      synth.manifest.options,
+      "valid_u",
+      join(synth.root, "mevis", "valid_u"),
+    );
+    console.log(formatBaselines(docs, "valid_u"));
+  }
+  return code;
 }
 
 /**

@@ -82,6 +82,7 @@ Deno.test("e2e: synthetic data -> train -> J&F -> resume -> eval-only -> init fr
     const flat = JSON.parse(await Deno.readTextFile(join(out, "eval_results.json")));
     assertEquals(flat["mevis_val/J&F"], results.JF);
     assert(first.out.includes("mevis_val: J "), "the summary is printed");
+    assert(/every_object J&F \d\.\d{4}/.test(first.out), "the reference predictors are printed for scale");
 
     // Resume: continues after the last checkpoint (iteration 1) to iteration 3.
     const second = await task("train", [...common, "--resume", "SOLVER.MAX_ITER", "4"]);

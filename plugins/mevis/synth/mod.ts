@@ -60,3 +60,10 @@ export {
 } from "./writer.ts";
 export { parseFrameRange, parseSize, parseVideoCounts } from "./options.ts";
 export { contactSheetPng } from "./contact_sheet.ts";
+export {
+  baselineObjects,
+  formatBaselines,
+  scoreSynthBaselines,
+  SYNTH_BASELINES,
+  type SynthBaseline,
+} from "./baselines.ts";
