@@ -13,6 +13,7 @@
  * ```
  * @module
  */
+import { join } from "node:path";
 import type { FlagSpecs } from "../core/cli/flags.ts";
 import { runTask, type TaskSpec } from "./cli.ts";
 import {
@@ -111,7 +112,7 @@ if (import.meta.main) {
       console.log(`contact sheet: ${f["contact-sheet"]}`);
     }
     if (f.baselines && options.videos.valid_u > 0) {
-      const docs = await scoreSynthBaselines(options, "valid_u", `${root}/mevis/valid_u`);
+      const docs = await scoreSynthBaselines(options, "valid_u", join(root, "mevis", "valid_u"));
       console.log(formatBaselines(docs, "valid_u"));
     }
     return 0;

@@ -87,7 +87,8 @@ export const trainSpec = {
   summary: [
     "Train a model on the config's training data set (DATASETS.TRAIN) on one process, then evaluate on",
     "DATASETS.TEST. With no arguments: generate the synthetic MeViS-format data set once (cached in",
-    `.cache/synth-mevis/), train ${DEFAULT_TRAIN_CONFIG} on it and print J&F on its valid_u split.`,
+    `.cache/synth-mevis/), train ${DEFAULT_TRAIN_CONFIG} on it and print J&F on its valid_u split,`,
+    "with two reference predictors that read no motion for scale.",
     "Checkpoints, metrics.jsonl, loss_curve.svg and config.yaml go to OUTPUT_DIR; predictions and",
     "results.json to OUTPUT_DIR/inference.",
   ].join("\n"),
