@@ -1073,25 +1073,41 @@ function groupedMatmul(
 
 // ---- resampling -----------------------------------------------------------------------------------
 
+const f32 = Math.fround;
+
 /** Options of {@link interpolate}, as in `F.interpolate`. */
 export interface InterpolateOptions {
   size?: [number, number];
   scaleFactor?: number;
-  mode?: "bilinear" | "nearest";
+  mode?: InterpolationMode;
   alignCorners?: boolean;
 }
 
-const f32 = Math.fround;
+/** The resampling modes of {@link interpolate}. */
+export type InterpolationMode = "bilinear" | "bicubic" | "nearest";
+
+/** PyTorch's cubic convolution constant (`upsample_bicubic2d`). */
+const CUBIC_A = -0.75;
+
+/** The four weights of cubic convolution at fractional offset `t` (PyTorch's `get_cubic_upsample_coefficients`). */
+function cubicCoefficients(t: number): [number, number, number, number] {
+  const a = CUBIC_A;
+  const near = (x: number) => f32(f32(f32(f32(f32((a + 2) * x) - (a + 3)) * x) * x) + 1);
+  const far = (x: number) => f32(f32(f32(f32(f32(f32(a * x) - 5 * a) * x) + 8 * a) * x) - 4 * a);
+  const u = f32(1 - t);
+  return [far(f32(t + 1)), near(t), near(u), far(f32(u + 1))];
+}
 
 /**
  * The `[out, in]` matrix that resamples one axis the way PyTorch's CPU kernels do, in float32
- * arithmetic: bilinear (`area_pixel_compute_source_index`) or legacy nearest (`floor(dst * scale)`).
+ * arithmetic: bilinear (`area_pixel_compute_source_index`), bicubic (cubic convolution with A = -0.75,
+ * source positions not clamped, taps clamped to the edge) or legacy nearest (`floor(dst * scale)`).
  * `scale` is the user's scale factor, when one was given.
  */
 export function interpolationMatrix(
   inSize: number,
   outSize: number,
-  mode: "bilinear" | "nearest",
+  mode: InterpolationMode,
   alignCorners = false,
   scale?: number,
 ): Float32Array {
@@ -1109,7 +1125,14 @@ export function interpolationMatrix(
       src = f32(r * d);
     } else {
       src = f32(f32(ratio * f32(d + 0.5)) - 0.5);
-      if (src < 0) src = 0;
+      if (src < 0 && mode === "bilinear") src = 0;
+    }
+    if (mode === "bicubic") {
+      const i = Math.floor(src);
+      cubicCoefficients(f32(src - i)).forEach((c, k) => {
+        m[d * inSize + Math.min(Math.max(i - 1 + k, 0), inSize - 1)] += c;
+      });
+      continue;
     }
     const i0 = Math.floor(src);
     const i1 = i0 < inSize - 1 ? i0 + 1 : i0;
@@ -1123,7 +1146,7 @@ export function interpolationMatrix(
 
 /**
  * Resizes the last two axes of `x` (`[..., H, W]`), like `F.interpolate` with `mode` `"bilinear"`
- * (default; `alignCorners` false by default) or `"nearest"` (PyTorch's legacy nearest). With
+ * (default; `alignCorners` false by default), `"bicubic"` or `"nearest"` (PyTorch's legacy nearest). With
  * `scaleFactor`, the output is `floor(size * scaleFactor)` and the factor itself sets the sampling
  * positions, as in PyTorch. Runs as two matmuls with precomputed matrices: exact gradients everywhere.
  *
@@ -1137,7 +1160,7 @@ export function interpolate(x: Tensor, opts: InterpolateOptions): Tensor {
   const mode = opts.mode ?? "bilinear";
   const align = opts.alignCorners ?? false;
   if (mode === "nearest" && opts.alignCorners !== undefined) {
-    throw new Error("interpolate: alignCorners only applies to bilinear mode");
+    throw new Error("interpolate: alignCorners only applies to bilinear and bicubic modes");
   }
   if (x.rank < 3) throw new Error(`interpolate: expected [..., H, W], got [${x.shape}]`);
   const h = x.shape[x.rank - 2];

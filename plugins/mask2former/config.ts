@@ -94,7 +94,10 @@ export const mask2formerDefaults = {
       DROP_RATE: float(0.0),
       ATTN_DROP_RATE: float(0.0),
       DROP_PATH_RATE: float(0.3),
-      APE: bool(false, "absolute position embedding"),
+      APE: bool(
+        false,
+        "absolute position embedding: a learnt PRETRAIN_IMG_SIZE/PATCH_SIZE grid, resized bicubically to the patches",
+      ),
       PATCH_NORM: bool(true),
       OUT_FEATURES: strs(["res2", "res3", "res4", "res5"]),
       USE_CHECKPOINT: bool(false),

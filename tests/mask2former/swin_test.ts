@@ -24,6 +24,7 @@ import {
 } from "../../plugins/mask2former/modeling/backbone/swin.ts";
 import { d2SwinTransformerFactory } from "../../plugins/mask2former/modeling/backbone/mod.ts";
 import { createRegistries } from "../../core/registries.ts";
+import { values } from "../tensor/_util.ts";
 
 await useBackend("wasm");
 
@@ -178,7 +179,7 @@ Deno.test("D2SwinTransformer: the paper config has the original's backbone.* nam
   model.dispose();
 });
 
-Deno.test("D2SwinTransformer: returns only OUT_FEATURES, drop modules follow eval(), APE is refused", () => {
+Deno.test("D2SwinTransformer: returns only OUT_FEATURES, drop modules follow eval()", () => {
   const model = new D2SwinTransformer({
     embedDim: 4,
     depths: [1, 1, 1, 1],
@@ -198,7 +199,65 @@ Deno.test("D2SwinTransformer: returns only OUT_FEATURES, drop modules follow eva
   assert.strictEqual(ops.numTensors(), before, "forward leaked tensors");
   ops.dispose([...inputs]);
   model.dispose();
-  assertThrows(() => new D2SwinTransformer({ ape: true }), "APE");
+});
+
+Deno.test("D2SwinTransformer APE: the original's absolute_pos_embed, resized bicubically and added to the patches", () => {
+  const opts = { embedDim: 4, depths: [1, 1, 1, 1], numHeads: [1, 1, 1, 1], generator: new Generator(0) };
+  const plain = new D2SwinTransformer(opts).eval();
+  const ape = new D2SwinTransformer({ ...opts, ape: true, pretrainImgSize: 48, patchSize: 4 }).eval();
+  // PyTorch lists a module's own parameters before its children's.
+  const names = [...ape.stateDict().keys()];
+  assertEquals(names[0], "absolute_pos_embed");
+  assertEquals(ape.stateDict().get("absolute_pos_embed")!.shape, [1, 4, 12, 12]);
+  assertEquals(names.slice(1), [...plain.stateDict().keys()]);
+  const init = values(ape.absolutePosEmbed!);
+  const std = Math.sqrt(init.reduce((a, v) => a + v * v, 0) / init.length);
+  assert(std > 0.015 && std < 0.025, `trunc_normal_(std=0.02) init, got std ${std}`);
+
+  ape.loadStateDict(new Map([...plain.stateDict(), ["absolute_pos_embed", ops.zeros([1, 4, 12, 12])]]));
+  const x = ops.randn([2, 3, 32, 64], new Generator(1));
+  const l = ops.randn([2, 768, 3], new Generator(2));
+  const lMask = ops.ones([2, 3, 1]);
+  const res = (m: D2SwinTransformer) => {
+    const outs = m.forward(x, l, lMask);
+    const v = values(outs.res2);
+    ops.dispose(outs);
+    return v;
+  };
+  assertClose(res(ape), res(plain), { label: "a zero embedding adds nothing" });
+
+  // A constant embedding is a shift of the patches after their LayerNorm: the norm's bias plus k.
+  const k = [0.3, -0.2, 0.1, 0.5];
+  const constant = Float32Array.from({ length: 4 * 144 }, (_, i) => k[Math.floor(i / 144)]);
+  ape.loadStateDict(new Map([["absolute_pos_embed", ops.tensor(constant, [1, 4, 12, 12])]]), {
+    strict: false,
+  });
+  const bias = values(plain.stateDict().get("patch_embed.norm.bias")!);
+  plain.loadStateDict(new Map([["patch_embed.norm.bias", ops.tensor(bias.map((b, c) => b + k[c]), [4])]]), {
+    strict: false,
+  });
+  assertClose(res(ape), res(plain), {
+    atol: 1e-5,
+    rtol: 1e-4,
+    label: "constant embedding = shifted patches",
+  });
+  // A ramp along x makes the features depend on where a patch is.
+  const ramp = Float32Array.from({ length: 4 * 144 }, (_, i) => (i % 12) / 11);
+  ape.loadStateDict(new Map([["absolute_pos_embed", ops.tensor(ramp, [1, 4, 12, 12])]]), { strict: false });
+  const shifted = res(plain);
+  const diff = res(ape).reduce((a, v, i) => Math.max(a, Math.abs(v - shifted[i])), 0);
+  assert(diff > 0.05, `a ramp changes the features (max difference ${diff})`);
+
+  const { value, grads } = ops.valueAndGrads(
+    () => ops.sum(ape.forward(x, l, lMask).res3),
+    [ape.absolutePosEmbed!],
+  );
+  const g = values(Object.values(grads)[0]);
+  assertEquals(Object.values(grads)[0].shape, [1, 4, 12, 12]);
+  assert(g.some((v) => v !== 0), "the embedding is learnt");
+  ops.dispose([value, ...Object.values(grads), x, l, lMask]);
+  plain.dispose();
+  ape.dispose();
 });
 
 Deno.test("D2SwinTransformer: the language width follows languageChannels (a small text encoder)", () => {

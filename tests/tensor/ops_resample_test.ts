@@ -127,3 +127,39 @@ Deno.test("gridSample: PyTorch values and the reference, both corner conventions
     }
   });
 });
+
+Deno.test("interpolate bicubic: PyTorch's values and gradients (A = -0.75, edge taps clamped)", async () => {
+  const url = new URL("../fixtures/torch/interpolate_bicubic.json", import.meta.url);
+  const { cases } = JSON.parse(await Deno.readTextFile(url)) as {
+    cases: {
+      inSize: [number, number];
+      outSize: [number, number];
+      alignCorners: boolean;
+      y: number[];
+      grad: number[];
+    }[];
+  };
+  await onBackends(() => {
+    for (const c of cases) {
+      const [h, w] = c.inSize;
+      const [ho, wo] = c.outSize;
+      const label = `${h}x${w} -> ${ho}x${wo}, alignCorners ${c.alignCorners}`;
+      const x = ops.variable(t(Array.from({ length: h * w }, (_, i) => Math.sin(0.37 * i)), [1, 1, h, w]));
+      const g = t(Array.from({ length: ho * wo }, (_, i) => Math.cos(0.11 * i)), [1, 1, ho, wo]);
+      let y: number[] = [];
+      const { value, grads } = ops.valueAndGrads(() => {
+        const out = ops.interpolate(x, { size: [ho, wo], mode: "bicubic", alignCorners: c.alignCorners });
+        y = values(out);
+        return ops.sum(ops.mul(out, g));
+      }, [x]);
+      // The fixture keeps 6 decimals; float32 sums in another order differ by a few ulp.
+      assertClose(y, c.y, { atol: 2e-6, rtol: 1e-5, label: `${label}: values` });
+      assertClose(values(Object.values(grads)[0]), c.grad, {
+        atol: 2e-6,
+        rtol: 1e-5,
+        label: `${label}: grad`,
+      });
+      ops.dispose([x, g, value, ...Object.values(grads)]);
+    }
+  });
+});

@@ -513,7 +513,7 @@ export class MMBasicLayer extends Module {
 
 /** Options of {@link MultiModalSwinTransformer} (the original's keyword arguments). */
 export interface MultiModalSwinTransformerOptions {
-  /** Kept for the original's signature; used only by the absolute position embedding (not ported). */
+  /** Side of the absolute position embedding's grid, in pixels (`pretrainImgSize / patchSize` cells; default 224). */
   pretrainImgSize?: number;
   patchSize?: number;
   inChans?: number;
@@ -528,7 +528,11 @@ export interface MultiModalSwinTransformerOptions {
   attnDropRate?: number;
   /** Largest drop-path rate (the last block's); rates rise linearly from 0 (default 0.2). */
   dropPathRate?: number;
-  /** Absolute position embedding: only `false` is supported (DsHmp never enables it). */
+  /**
+   * Absolute position embedding (`MODEL.SWIN.APE`, default false as the paper config): a learnt
+   * `[1, embedDim, P, P]` grid (`P = pretrainImgSize / patchSize`) resized bicubically to the patch grid
+   * and added to the patch embeddings, so that the features know where they are.
+   */
   ape?: boolean;
   patchNorm?: boolean;
   /** Stages whose (normed) PWAM output is returned (default all four). */
@@ -553,6 +557,8 @@ export class MultiModalSwinTransformer extends Module {
   readonly numFeatures: number[];
   readonly outIndices: readonly number[];
   readonly patchEmbed: PatchEmbed;
+  /** `[1, embedDim, P, P]` with `ape`, else null. */
+  readonly absolutePosEmbed: Variable | null;
   readonly posDrop: Dropout;
   readonly layers: ModuleList<MMBasicLayer>;
   readonly norms: Map<number, LayerNorm>;
@@ -564,9 +570,6 @@ export class MultiModalSwinTransformer extends Module {
     const numHeadsFusion = opts.numHeadsFusion ?? [1, 1, 1, 1];
     const embedDim = opts.embedDim ?? 96;
     const generator = opts.generator;
-    if (opts.ape) {
-      throw new Error("MultiModalSwinTransformer: the absolute position embedding (APE) is not supported");
-    }
     if (numHeads.length !== depths.length || numHeadsFusion.length < depths.length) {
       throw new Error(
         `MultiModalSwinTransformer: ${depths.length} depths, ${numHeads.length} head counts, ${numHeadsFusion.length} fusion head counts`,
@@ -585,6 +588,20 @@ export class MultiModalSwinTransformer extends Module {
         generator,
       }),
     );
+    this.absolutePosEmbed = null;
+    if (opts.ape) {
+      const cells = Math.floor((opts.pretrainImgSize ?? 224) / (opts.patchSize ?? 4));
+      if (!(cells >= 1)) {
+        throw new Error(
+          `MultiModalSwinTransformer: PRETRAIN_IMG_SIZE ${opts.pretrainImgSize} gives no position cell for patch ${opts.patchSize}`,
+        );
+      }
+      this.absolutePosEmbed = this.registerParameter(
+        "absolute_pos_embed",
+        ops.zeros([1, embedDim, cells, cells]),
+      );
+      init.truncNormal(this.absolutePosEmbed, { std: 0.02, generator });
+    }
     this.posDrop = this.registerModule("pos_drop", new Dropout(opts.dropRate ?? 0, { generator }));
     const dpr = dropPathRates(opts.dropPathRate ?? 0.2, depths.reduce((a, d) => a + d, 0));
     this.numFeatures = depths.map((_, i) => embedDim * 2 ** i);
@@ -630,8 +647,12 @@ export class MultiModalSwinTransformer extends Module {
    */
   forward(x: Tensor, l: Tensor, lMask: Tensor): Record<string, Tensor> {
     return ops.tidy(() => {
-      const embedded = this.patchEmbed.forward(x);
+      let embedded = this.patchEmbed.forward(x);
       const [b, c, eh, ew] = embedded.shape;
+      if (this.absolutePosEmbed !== null) {
+        const pos = ops.interpolate(this.absolutePosEmbed, { size: [eh, ew], mode: "bicubic" });
+        embedded = ops.add(embedded, pos);
+      }
       let y = this.posDrop.forward(ops.transpose(ops.reshape(embedded, [b, c, eh * ew]), 1, 2));
       let h = eh;
       let w = ew;
