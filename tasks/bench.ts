@@ -5,7 +5,9 @@
  *   gridSample);
  * - `data`: COCO RLE decode/encode, the Pillow-exact resize, JPEG decode at 720p;
  * - `score`: the J&F scorer on the evaluation fixture (`DSHMP_EVAL_FIXTURES`), 1 and 2 threads;
- * - `model`: paper-size backbone and pixel decoder forwards on one frame (slow on a CPU: opt in).
+ * - `model`: paper-size backbone and pixel decoder forwards on one frame (slow on a CPU: opt in);
+ * - `train`: one training step of the tiny config (or `--config-file`) on the synthetic data, per part
+ *   of the model, in milliseconds and engine kernels (opt in; generates the data on first use).
  *
  * @example
  * ```sh
@@ -15,6 +17,7 @@
  */
 import { fileURLToPath } from "node:url";
 import type { FlagSpecs } from "../core/cli/flags.ts";
+import { get } from "../core/config/get.ts";
 import { writeJsonAtomic } from "../core/io/atomic.ts";
 import { decodeImage, encodeJpeg } from "../core/io/image.ts";
 import { rleDecode, rleEncode } from "../core/data/rle.ts";
@@ -28,9 +31,13 @@ import { d2SwinTransformerFromConfig } from "../plugins/mask2former/modeling/bac
 import { msDeformAttnPixelDecoderFromConfig } from "../plugins/mask2former/modeling/pixel_decoder/mod.ts";
 import type { DshmpConfig } from "../plugins/dshmp/config.ts";
 import { buildDshmp } from "../plugins/dshmp/model/build.ts";
-import { runTask, type TaskContext, type TaskSpec } from "./cli.ts";
+import { profileTrainStep } from "../plugins/dshmp/model/train_profile.ts";
+import { createDshmpTraining } from "../plugins/dshmp/model/train_adapter.ts";
+import { ensureSynthData } from "../plugins/mevis/synth/mod.ts";
+import { buildTaskContext, runTask, type TaskContext, type TaskSpec } from "./cli.ts";
+import { DEFAULT_TRAIN_CONFIG, ensureSynthTextEncoder, SYNTH_TEXT_ENCODER, trainSpec } from "./train.ts";
 
-const SUITES = ["ops", "data", "score", "model"] as const;
+const SUITES = ["ops", "data", "score", "model", "train"] as const;
 type Suite = typeof SUITES[number];
 
 const benchFlags = {
@@ -52,6 +59,7 @@ export const benchSpec = {
   examples: [
     "deno task bench --device cpu",
     "deno task bench --suite model --config-file configs/dshmp_swin_tiny.yaml",
+    "deno task bench --suite train",
     "deno task bench --suite ops --device tfjs-cpu --json bench_cpu.json",
   ],
 } as const satisfies TaskSpec<typeof benchFlags>;
@@ -212,6 +220,41 @@ async function benchModel(ctx: TaskContext<typeof benchFlags>, repeats: number):
   return rows;
 }
 
+/**
+ * One training step (one clip, forward + backward) of `--config-file` (default: the tiny config) on the
+ * synthetic data set, per part; `rate` is engine kernels per step.
+ */
+async function benchTrain(ctx: TaskContext<typeof benchFlags>, repeats: number): Promise<Row[]> {
+  const { root } = await ensureSynthData();
+  const file = ctx.args.configFile ?? DEFAULT_TRAIN_CONFIG;
+  const trainCtx = await buildTaskContext(
+    ["--config-file", file, ...ctx.args.overrides, "DATASETS.ROOT", root],
+    trainSpec,
+  );
+  if (String(get(trainCtx.cfg, "MODEL.DSHMP.TEXT_ENCODER_PATH")) === SYNTH_TEXT_ENCODER) {
+    await ensureSynthTextEncoder();
+  }
+  const training = await createDshmpTraining(trainCtx.cfg, trainCtx);
+  try {
+    const p = await profileTrainStep(training, { steps: repeats });
+    const row = (c: { name: string; ms: number; kernels: number }, name: string): Row => ({
+      suite: "train",
+      name,
+      ms: c.ms,
+      rate: c.kernels,
+      unit: "kernels",
+    });
+    return [
+      ...p.parts.map((c) => row(c, `forward: ${c.name}`)),
+      row(p.forward, "forward, whole model and losses"),
+      row(p.backward, "backward"),
+      row(p.step, `training step of one clip (${file})`),
+    ];
+  } finally {
+    training.model.dispose();
+  }
+}
+
 async function main(ctx: TaskContext<typeof benchFlags>): Promise<number> {
   const flags = ctx.args.flags;
   const suites = String(flags.suite).split(",").map((s) => s.trim()).filter(Boolean);
@@ -235,6 +278,7 @@ async function main(ctx: TaskContext<typeof benchFlags>): Promise<number> {
       }
     } else if (suite === "data") rows.push(...await benchData(repeats));
     else if (suite === "score") rows.push(...await benchScore(repeats));
+    else if (suite === "train") rows.push(...await benchTrain(ctx, repeats));
     else rows.push(...await benchModel(ctx, repeats));
   }
   const width = Math.max(...rows.map((r) => r.name.length));

@@ -16,6 +16,7 @@ import type { DshmpConfig } from "../../plugins/dshmp/config.ts";
 import { createDshmpTraining, windowPaddingWarning } from "../../plugins/dshmp/model/train_adapter.ts";
 import type { DsHmp } from "../../plugins/dshmp/model/dshmp_model.ts";
 import { VitaSetCriterion } from "../../plugins/dshmp/losses/mod.ts";
+import { profileTrainStep } from "../../plugins/dshmp/model/train_profile.ts";
 import { tinySetup } from "./_tiny_dshmp.ts";
 
 /** The original's loss keys for MASK_FORMER.DEC_LAYERS 4 and VITA.DEC_LAYERS 2 (deep supervision, SIM_WEIGHT > 0). */
@@ -160,6 +161,39 @@ Deno.test("DsHmp training: the trainer runs two iterations through the adapter, 
       b.rows.map((r) => (r as unknown as Record<string, number>).total_loss),
       a.rows.map((r) => (r as unknown as Record<string, number>).total_loss),
     );
+  });
+});
+
+Deno.test("profileTrainStep: every part's forward is timed and counted, and the model is left as it was", async () => {
+  await withTiny(async (_root, { cfg, registries }) => {
+    const training = await createDshmpTraining(cfg, { registries, generator: new Generator(3), seed: 11 });
+    const model = training.model;
+    try {
+      const forwards = [model.backbone.forward, model.semSegHead.pixelDecoder.forwardFeatures];
+      const before = ops.numTensors();
+      const p = await profileTrainStep(training, { steps: 1, warmup: 1 });
+      assertEquals(ops.numTensors(), before, "the profile leaked tensors");
+      assertEquals(p.parts.map((c) => c.name), [
+        "text encoder",
+        "backbone",
+        "pixel decoder",
+        "frame decoder",
+        "frame criterion",
+        "clip decoder",
+        "clip criterion",
+      ]);
+      for (const c of p.parts) {
+        assert(c.kernels > 0 && c.ms > 0, `${c.name}: ${c.kernels} kernels ${c.ms} ms`);
+      }
+      assert(p.backward.kernels > 0, "the backward pass runs kernels");
+      assertEquals(p.step.kernels, p.forward.kernels + p.backward.kernels);
+      const partsSum = p.parts.reduce((a, c) => a + c.kernels, 0);
+      assert(partsSum <= p.forward.kernels, `parts ${partsSum} within the forward's ${p.forward.kernels}`);
+      assertEquals([model.backbone.forward, model.semSegHead.pixelDecoder.forwardFeatures], forwards);
+      assert(!Object.hasOwn(model.backbone, "forward"), "the wrapper is removed");
+    } finally {
+      model.dispose();
+    }
   });
 });
 
