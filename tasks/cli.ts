@@ -273,16 +273,17 @@ export async function runTask<F extends FlagSpecs = Record<never, never>>(
 export async function selectDevice(
   cfg: Config,
   args: { device?: string; overrides: readonly string[] },
+  opts: { threads?: number } = {},
 ): Promise<BackendInfo> {
   const device = String(get(cfg, "MODEL.DEVICE"));
   const named = args.device !== undefined ||
     args.overrides.some((w, i) => i % 2 === 0 && w === "MODEL.DEVICE");
-  if (named || device.trim().toLowerCase() !== "cuda") return await useDevice(device);
+  if (named || device.trim().toLowerCase() !== "cuda") return await useDevice(device, opts);
   try {
-    return await useDevice(device);
+    return await useDevice(device, opts);
   } catch (e) {
     const why = (e as Error).message.split("\n")[0].replace(/\.?\s*Install it.*$/, "");
-    const info = await useDevice("wasm");
+    const info = await useDevice("wasm", opts);
     console.error(`note: MODEL.DEVICE "cuda" (the default) is unavailable (${why}); using wasm`);
     return info;
   }

@@ -46,6 +46,7 @@ import type { DshmpConfig } from "../plugins/dshmp/config.ts";
 import type { DsHmp } from "../plugins/dshmp/model/dshmp_model.ts";
 import { dshmpPredictor } from "../plugins/dshmp/model/eval_adapter.ts";
 import { createDshmpTraining, windowPaddingWarning } from "../plugins/dshmp/model/train_adapter.ts";
+import type { TrainReplicaInit } from "./train_replica.ts";
 import { RobertaModel } from "../plugins/dshmp/text_encoder/roberta.ts";
 import type { ResultsDocument } from "../plugins/mevis/eval/results.ts";
 import { formatSummary } from "../plugins/mevis/eval/results.ts";
@@ -71,6 +72,46 @@ import {
   type TaskSpec,
 } from "./cli.ts";
 
+/** Backends whose kernels run on this process's CPU, where replicas in worker threads add cores. */
+const CPU_BACKENDS = new Set(["wasm", "cpu"]);
+
+/** How training spreads over the cores: model replicas, and wasm threads for each. */
+export interface ReplicaPlan {
+  replicas: number;
+  /** wasm threads per replica (`DSHMP_THREADS` when set). */
+  threads: number;
+}
+
+/**
+ * `--replicas N` (0: one per core, at most one per micro-batch of `SOLVER.IMS_PER_BATCH`) and the wasm
+ * threads each gets: the cores shared out, or `DSHMP_THREADS`.
+ *
+ * @example
+ * ```ts ignore
+ * planReplicas(cfg, 0, 2); // IMS_PER_BATCH 2 on two cores: { replicas: 2, threads: 1 }
+ * ```
+ */
+export function planReplicas(
+  cfg: Config,
+  requested: number,
+  cores = navigator.hardwareConcurrency || 1,
+): ReplicaPlan {
+  const microBatches = Number(get(cfg, "SOLVER.IMS_PER_BATCH"));
+  if (!Number.isInteger(requested) || requested < 0) {
+    throw new UsageError(`--replicas expects 0 (one per core) or a positive integer, got ${requested}`);
+  }
+  if (requested > microBatches) {
+    throw new UsageError(
+      `--replicas ${requested}: more replicas than the ${microBatches} micro-batches of an iteration ` +
+        "(SOLVER.IMS_PER_BATCH); the extra ones would have nothing to compute",
+    );
+  }
+  const replicas = requested === 0 ? Math.max(1, Math.min(cores, microBatches)) : requested;
+  const env = Deno.env.get("DSHMP_THREADS");
+  const threads = env ? Number(env) : Math.max(1, Math.floor(cores / replicas));
+  return { replicas, threads };
+}
+
 /** The config the no-argument run trains. */
 export const DEFAULT_TRAIN_CONFIG = "configs/dshmp_synth_tiny.yaml";
 
@@ -79,6 +120,12 @@ export const SYNTH_TEXT_ENCODER = ".cache/roberta-synth-768";
 
 const FLAGS = {
   "quiet": { type: "boolean", short: "q", doc: "no progress bars" },
+  "replicas": {
+    type: "int",
+    default: 0,
+    doc: "model copies computing micro-batches at once on the CPU backends, one per worker thread " +
+      "(0: one per core, up to SOLVER.IMS_PER_BATCH; 1: this process only)",
+  },
 } as const satisfies FlagSpecs;
 
 /** The train task's command line. */
@@ -308,7 +355,7 @@ async function evalOnlyMain(ctx: TrainContext): Promise<number> {
   return 0;
 }
 
-async function trainMain(ctx: TrainContext): Promise<number> {
+async function trainMain(ctx: TrainContext, argv: readonly string[], plan: ReplicaPlan): Promise<number> {
   const { cfg, args } = ctx;
   const outputDir = String(get(cfg, "OUTPUT_DIR"));
   const c = cfg as unknown as DshmpConfig;
@@ -338,6 +385,19 @@ async function trainMain(ctx: TrainContext): Promise<number> {
     data: training.data,
     seed: ctx.seed,
     generators: training.generators,
+    replicas: plan.replicas > 1
+      ? {
+        count: plan.replicas - 1,
+        spec: {
+          workerUrl: new URL("./train_replica.ts", import.meta.url),
+          init: {
+            argv: [...argv],
+            backend: activeBackend()!.name,
+            threads: plan.threads,
+          } satisfies TrainReplicaInit,
+        },
+      }
+      : undefined,
     configHash: await configHash(cfg),
     evaluate: hasTest ? evaluate : undefined,
     progress: args.flags.quiet ? false : {},
@@ -357,7 +417,10 @@ async function trainMain(ctx: TrainContext): Promise<number> {
     }
     say(
       `${training.split.records.length} training expressions; iterations ${start}..${trainer.maxIter - 1}, ` +
-        `${trainer.microBatches} clip(s) each; backend ${activeBackend()?.name}; output -> ${outputDir}`,
+        `${trainer.microBatches} clip(s) each; backend ${activeBackend()?.name} ` +
+        `(${plan.replicas} replica(s), ${
+          activeBackend()?.threads ?? 1
+        } thread(s) each); output -> ${outputDir}`,
     );
     const t0 = performance.now();
     const result = await trainer.train();
@@ -397,12 +460,20 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
     ctx = await buildTaskContext([...argv, "DATASETS.ROOT", ensured.root], trainSpec);
     synth = ensured;
   }
-  await selectDevice(ctx.cfg, ctx.args);
+  const plan = planReplicas(ctx.cfg, ctx.args.flags.replicas);
+  const backend = await selectDevice(ctx.cfg, ctx.args, { threads: plan.threads });
+  if (!CPU_BACKENDS.has(backend.name) && plan.replicas > 1) {
+    if (ctx.args.flags.replicas > 1) {
+      say(`--replicas ${ctx.args.flags.replicas}: backend ${backend.name} trains on one process`);
+    }
+    plan.replicas = 1;
+  }
   const textPath = String(get(ctx.cfg, "MODEL.DSHMP.TEXT_ENCODER_PATH"));
   if (textPath === SYNTH_TEXT_ENCODER) await ensureSynthTextEncoder(textPath);
   const outputDir = String(get(ctx.cfg, "OUTPUT_DIR"));
   await writeConfig(ctx.cfg, join(outputDir, "config.yaml"));
-  const code = ctx.args.evalOnly ? await evalOnlyMain(ctx) : await trainMain(ctx);
+  const runArgv = synth ? [...argv, "DATASETS.ROOT", synth.root] : argv;
+  const code = ctx.args.evalOnly ? await evalOnlyMain(ctx) : await trainMain(ctx, runArgv, plan);
   if (code === 0 && synth && synth.manifest.options.videos.valid_u > 0) {
     // What the numbers above mean on this data: J&F of two predictors that read no motion.
     const docs = await scoreSynthBaselines(

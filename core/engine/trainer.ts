@@ -34,7 +34,7 @@
  */
 import { join } from "node:path";
 import * as ops from "../tensor/ops.ts";
-import type { Tensor } from "../tensor/ops.ts";
+import type { Tensor, Variable } from "../tensor/ops.ts";
 import type { LoadReport, Module } from "../tensor/nn/module.ts";
 import { checkMemory } from "../tensor/backend.ts";
 import { Generator } from "../random.ts";
@@ -48,6 +48,16 @@ import { AdamW, type SolverOptions, solverOptionsFromConfig } from "./optimizer.
 import { LRScheduler } from "./lr_scheduler.ts";
 import { buildParamGroups } from "./param_groups.ts";
 import { GradAccumulator, microBatchCount } from "./grad_accumulator.ts";
+import { microBatchGrads, type MicroBatchResult, reseedForMicroBatch } from "./micro_batch.ts";
+import { ReplicaPool, type ReplicaSpec } from "./replicas.ts";
+import {
+  applyWrites,
+  type BufferWrite,
+  bufferWrites,
+  loadValues,
+  snapshot,
+  stateBuffers,
+} from "./buffer_writes.ts";
 import { Checkpointer, loadWeights, type ResumeInfo } from "./checkpointer.ts";
 import {
   EvalHook,
@@ -105,8 +115,16 @@ export interface TrainerOptions<B> {
   evalPeriod?: number;
   /** The evaluation to run every `evalPeriod` iterations and at the end. */
   evaluate?: EvaluateFn;
-  /** Generators the model draws from; their states are checkpointed and restored. */
+  /**
+   * Generators the model draws from (dropout, point sampling): re-seeded for each micro-batch from the
+   * seed and the micro-batch's index (`micro_batch.ts`); their states are checkpointed too.
+   */
   generators?: Record<string, Generator>;
+  /**
+   * Model replicas in worker threads that compute micro-batches alongside this process (`replicas.ts`);
+   * `count` 0 runs everything here. Only useful when `IMS_PER_BATCH` has more than one micro-batch.
+   */
+  replicas?: { count: number; spec: ReplicaSpec };
   /** `configHash(cfg)`, recorded in checkpoints. */
   configHash?: string;
   /** Write a metrics row every N iterations (default 1). */
@@ -202,10 +220,11 @@ export function checkSingleProcess(
   if (numGpus <= 1 && numMachines <= 1) return;
   throw new UsageError(
     `--num-gpus ${numGpus} --num-machines ${numMachines}: training runs on one process. TF.js has no ` +
-      "collective communication (no all-reduce between devices), so data-parallel training is not " +
+      "collective communication (no all-reduce between devices), so multi-device training is not " +
       "available. Train on one device instead: the original's 8-GPU batch (one clip per GPU) is " +
       "SOLVER.IMS_PER_BATCH 8 here, and the trainer accumulates the 8 clips' gradients before each " +
-      "step, which averages them as distributed data parallel does.",
+      "step, which averages them as distributed data parallel does. On the CPU backends, --replicas N " +
+      "computes N of those clips at once in worker threads (one per core by default).",
   );
 }
 
@@ -224,6 +243,10 @@ export class Trainer<B> implements TrainerView {
   readonly #prefetch: number;
   readonly #evalHook: EvalHook | null;
   readonly #log: (line: string) => void;
+  readonly #generators: Record<string, Generator>;
+  readonly #buffers: Variable[];
+  readonly #replicas: { count: number; spec: ReplicaSpec } | null;
+  #pool: ReplicaPool | null = null;
   #startIter = 0;
   #iter = 0;
   #metrics: MetricsLog | null = null;
@@ -237,6 +260,10 @@ export class Trainer<B> implements TrainerView {
     this.#seed = opts.seed;
     this.#prefetch = opts.prefetch ?? 2;
     this.#log = opts.log ?? ((line) => console.error(line));
+    this.#generators = opts.generators ?? {};
+    this.#buffers = stateBuffers(opts.model.module);
+    const replicas = Math.min(opts.replicas?.count ?? 0, this.microBatches - 1);
+    this.#replicas = replicas > 0 ? { count: replicas, spec: opts.replicas!.spec } : null;
     const groups = buildParamGroups(opts.model.module, opts.solver.paramGroups);
     this.optimizer = new AdamW(groups, opts.solver.adamW);
     this.scheduler = new LRScheduler(this.optimizer.groups, opts.solver.schedule);
@@ -307,6 +334,11 @@ export class Trainer<B> implements TrainerView {
     const batches = this.#batches();
     let failure: { error: unknown } | null = null;
     try {
+      if (this.#replicas) {
+        const { count, spec } = this.#replicas;
+        this.#pool = await ReplicaPool.start(count, spec, this.module, this.optimizer.params, this.#seed);
+        this.#log(`${count} replica(s) in worker threads compute micro-batches alongside this process`);
+      }
       for (const h of this.hooks) await h.beforeTrain?.(this);
       for (this.#iter = this.#startIter; this.#iter < this.maxIter; this.#iter++) {
         const step = await this.#step(batches);
@@ -315,6 +347,8 @@ export class Trainer<B> implements TrainerView {
     } catch (error) {
       failure = { error };
     }
+    this.#pool?.close();
+    this.#pool = null;
     await batches.return(undefined);
     for (const h of this.hooks) {
       try {
@@ -357,19 +391,56 @@ export class Trainer<B> implements TrainerView {
     let dataTime = 0;
     const acc = new GradAccumulator();
     const sums = new Map<string, number>();
+    const params = this.optimizer.params;
+    const pool = this.#pool;
+    const buffers = this.#buffers;
+    // Every micro-batch reads the buffers as the iteration started (`buffer_writes.ts`).
+    const initial = this.microBatches > 1 && buffers.length > 0 ? snapshot(buffers) : null;
+    const weights = pool
+      ? { params: params.map((p) => ops.toArray(p) as Float32Array), buffers: initial! }
+      : null;
+    const writes: BufferWrite[][] = [];
+    // Micro-batches run in groups: the first of a group here, the others on the replicas at once.
+    const group = 1 + (pool?.size ?? 0);
     try {
-      for (let m = 0; m < this.microBatches; m++) {
-        const t = performance.now();
-        const next = await batches.next();
-        dataTime += performance.now() - t;
-        if (next.done) throw new Error("Trainer: the data source ended");
-        const { names, values, grads } = this.#lossAndGrads(next.value, iteration);
-        acc.add(grads);
-        names.forEach((n, i) => sums.set(n, (sums.get(n) ?? 0) + values[i]));
+      for (let m0 = 0; m0 < this.microBatches; m0 += group) {
+        const items: B[] = [];
+        for (let m = m0; m < Math.min(m0 + group, this.microBatches); m++) {
+          const t = performance.now();
+          const next = await batches.next();
+          dataTime += performance.now() - t;
+          if (next.done) throw new Error("Trainer: the data source ended");
+          items.push(next.value);
+        }
+        const k0 = iteration * this.microBatches + m0;
+        const remote = items.slice(1).map((b, j) =>
+          pool!.microBatch(j, b, iteration, k0 + 1 + j, weights!, params)
+        );
+        const results = await settleAll([
+          // A throw here rejects this promise, so that the replicas' gradients are freed too.
+          new Promise<MicroBatchResult>((resolve) => {
+            if (initial && m0 > 0) loadValues(buffers, initial);
+            reseedForMicroBatch(this.#generators, this.#seed, k0);
+            const result = microBatchGrads(this.model, items[0], iteration, params);
+            if (initial) result.writes = bufferWrites(buffers, initial);
+            resolve(result);
+          }),
+          ...remote,
+        ]);
+        // Added in micro-batch order, so the sums are the same wherever each micro-batch ran.
+        for (const { names, values, grads, writes: w } of results) {
+          acc.add(grads);
+          names.forEach((n, i) => sums.set(n, (sums.get(n) ?? 0) + values[i]));
+          writes.push(w ?? []);
+        }
       }
     } catch (e) {
       acc.dispose();
       throw e;
+    }
+    if (initial) {
+      loadValues(buffers, initial);
+      for (const w of writes) applyWrites(buffers, w);
     }
     // Averaged over the micro-batches, as detectron2 averages the workers' metrics.
     const losses = Object.fromEntries([...sums].map(([k, v]) => [k, v / this.microBatches]));
@@ -400,33 +471,19 @@ export class Trainer<B> implements TrainerView {
     return step;
   }
 
-  /** One micro-batch: the loss terms' values and the gradients of their sum. */
-  #lossAndGrads(
-    batch: B,
-    iteration: number,
-  ): { names: string[]; values: number[]; grads: Record<string, Tensor> } {
-    const weights = this.model.lossWeights;
-    const out: { names: string[]; kept?: Tensor } = { names: [] };
-    const { value, grads } = ops.valueAndGrads(() => {
-      const terms = Object.entries(this.model.lossTerms(batch, iteration))
-        .filter(([k]) => weights === undefined || weights[k] !== undefined)
-        .map(([k, t]) => [k, ops.reshape(weights === undefined ? t : ops.mul(t, weights[k]), [])] as const);
-      if (terms.length === 0) throw new Error(`iteration ${iteration}: the model returned no loss term`);
-      out.names = terms.map(([k]) => k);
-      // The terms' values leave the tape in one tensor (one read instead of one per term).
-      out.kept = ops.keep(ops.stack(terms.map(([, t]) => t)));
-      // Summed left to right, as Python's sum() over the loss dict.
-      return terms.slice(1).reduce((a, [, t]) => ops.add(a, t), terms[0][1]);
-    }, this.optimizer.params);
-    const values = Array.from(ops.toArray(out.kept!));
-    ops.dispose([value, out.kept!]);
-    return { names: out.names, values, grads };
-  }
-
   /** Frees the optimizer's state (the model stays the caller's). */
   dispose(): void {
     this.optimizer.dispose();
   }
+}
+
+/** Waits for every micro-batch; on a failure frees the others' gradients and throws the first error. */
+async function settleAll(runs: Promise<MicroBatchResult>[]): Promise<MicroBatchResult[]> {
+  const settled = await Promise.allSettled(runs);
+  const failed = settled.find((s) => s.status === "rejected");
+  if (failed === undefined) return settled.map((s) => (s as PromiseFulfilledResult<MicroBatchResult>).value);
+  for (const s of settled) if (s.status === "fulfilled") ops.dispose(Object.values(s.value.grads));
+  throw (failed as PromiseRejectedResult).reason;
 }
 
 function logReport(log: (line: string) => void, path: string, report: LoadReport): void {

@@ -127,3 +127,27 @@ Deno.test("the tiny run's losses equal the golden ones on wasm, bitwise", async 
     assertEquals(record.weightsSha256, golden.weightsSha256);
   });
 });
+
+Deno.test("replicas in worker threads: the one-process run's losses and weights, bit for bit", async () => {
+  await inTempDirs(3, async (one, two, four) => {
+    const run = { maxIter: 5, imsPerBatch: 4, checkpointPeriod: 10 };
+    const alone = await runTiny({ outputDir: one, ...run });
+    // One replica: micro-batches in pairs; three: all four of an iteration at once.
+    const paired = await runTiny({ outputDir: two, ...run, replicas: 1 });
+    const wide = await runTiny({ outputDir: four, ...run, replicas: 3 });
+    assertEquals(await lossesOf(two), await lossesOf(one));
+    assertEquals(await lossesOf(four), await lossesOf(one));
+    assertEquals(weightsOf(paired.net), weightsOf(alone.net));
+    assertEquals(weightsOf(wide.net), weightsOf(alone.net));
+    for (const r of [alone, paired, wide]) r.net.dispose();
+  });
+});
+
+Deno.test("replicas: a replica that cannot build stops training with its message", async () => {
+  await inTempDirs(1, async (dir) => {
+    await assertRejects(
+      () => runTiny({ outputDir: dir, maxIter: 2, replicas: 1, failBuild: "no model here" }),
+      /replica 1: Error: no model here/,
+    );
+  });
+});

@@ -4,7 +4,7 @@
  * auxiliary per-layer term `loss_aux_0` and an L1 term) and a weight dict, like DsHmp's loss terms in
  * miniature. Everything random comes from seeded generators: the initialisation from `seed`, each
  * micro-batch from the trainer's per-item generator, the dropout masks from `generator` (which the
- * trainer checkpoints).
+ * trainer re-seeds for each micro-batch).
  *
  * @example
  * ```ts ignore
@@ -19,6 +19,7 @@ import { Generator } from "../../core/random.ts";
 import { type BatchSource, type TrainableModel, Trainer } from "../../core/engine/trainer.ts";
 import type { TrainerHook } from "../../core/engine/hooks.ts";
 import { readMetrics } from "../../core/engine/metrics_log.ts";
+import { activeBackend } from "../../core/tensor/backend.ts";
 import type { SolverOptions } from "../../core/engine/optimizer.ts";
 
 /** One micro-batch: inputs `[n, 4]` and targets `[n, 2]`, plain data. */
@@ -140,6 +141,9 @@ export interface TinyRunOptions {
   hooks?: TrainerHook[];
   /** Records the micro-batch indices the data function is asked for. */
   seen?: number[];
+  /** Replicas in worker threads (`tiny_replica.ts`); `failBuild` makes their build throw that message. */
+  replicas?: number;
+  failBuild?: string;
 }
 
 /** Trains the tiny model in `outputDir` and returns the network (the caller disposes it). */
@@ -159,6 +163,15 @@ export async function runTiny(opts: TinyRunOptions): Promise<{ net: TinyNet; tra
     seed,
     checkpointPeriod: opts.checkpointPeriod ?? 4,
     generators: setup.generators,
+    replicas: opts.replicas
+      ? {
+        count: opts.replicas,
+        spec: {
+          workerUrl: new URL("./tiny_replica.ts", import.meta.url),
+          init: { seed: opts.initSeed ?? seed, backend: activeBackend()!.name, failBuild: opts.failBuild },
+        },
+      }
+      : undefined,
     prefetch: opts.prefetch,
     progress: false,
     hooks: opts.hooks,

@@ -180,12 +180,56 @@ export async function createDshmpTraining(
 ): Promise<DshmpTraining> {
   const c = cfg as unknown as DshmpConfig;
   const [name, ...rest] = c.DATASETS.TRAIN;
-  if (name === undefined) throw new Error("DATASETS.TRAIN is empty: nothing to train on");
+  if (name === undefined) {
+    throw new Error("DATASETS.TRAIN is empty: nothing to train on (did you mean --config-file FILE?)");
+  }
   if (rest.length > 0) {
     throw new Error(`DATASETS.TRAIN ${JSON.stringify(c.DATASETS.TRAIN)}: training reads one data set`);
   }
   const text = await loadDshmpText(c);
   const split = await (ctx.registries.datasets.get(name)(cfg, ctx) as Promise<MevisSplit>);
+  const { model, trainable, generators } = await buildTrainable(c, ctx, text);
+  try {
+    const mapper = new MevisTrainMapper(split, {
+      ...trainMapperOptionsFromConfig(cfg),
+      tokenizer: text.tokenizer,
+      text: text.encoding,
+    });
+    return {
+      model,
+      trainable,
+      data: mevisBatchSource({ split, mapper, seed: ctx.seed, decouple: text.decouple }),
+      split,
+      generators,
+    };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
+
+/**
+ * The model alone, as {@link createDshmpTraining} builds it, for a replica in a worker thread
+ * (`core/engine/replicas.ts`): batches come from the trainer's process, so no data set is read.
+ *
+ * @example
+ * ```ts ignore
+ * const { model, trainable, generators } = await createDshmpReplica(cfg, ctx);
+ * ```
+ */
+export async function createDshmpReplica(
+  cfg: Config,
+  ctx: BuildContext,
+): Promise<Pick<DshmpTraining, "model" | "trainable" | "generators">> {
+  const c = cfg as unknown as DshmpConfig;
+  return await buildTrainable(c, ctx, await loadDshmpText(c));
+}
+
+async function buildTrainable(
+  c: DshmpConfig,
+  ctx: BuildContext,
+  text: Awaited<ReturnType<typeof loadDshmpText>>,
+): Promise<Pick<DshmpTraining, "model" | "trainable" | "generators">> {
   const model = await buildDshmpAsync(c, { ...(ctx as DshmpBuildContext), decouple: text.decouple });
   try {
     if (!model.criterion || !model.vitaCriterion) {
@@ -196,20 +240,9 @@ export async function createDshmpTraining(
       c as unknown as DshmpCriteriaConfig,
     );
     if (problem) throw new Error(problem);
-    const mapper = new MevisTrainMapper(split, {
-      ...trainMapperOptionsFromConfig(cfg),
-      tokenizer: text.tokenizer,
-      text: text.encoding,
-    });
-    return {
-      model,
-      trainable: dshmpTrainableModel(model),
-      data: mevisBatchSource({ split, mapper, seed: ctx.seed, decouple: text.decouple }),
-      split,
-      generators: { model: ctx.generator },
-    };
   } catch (e) {
     model.dispose();
     throw e;
   }
+  return { model, trainable: dshmpTrainableModel(model), generators: { model: ctx.generator } };
 }
