@@ -1,6 +1,7 @@
 /**
  * `deno task train`: trains a model on the config's training data set, as the original's
- * `train_net_dshmp.py` does, on one process (see `core/engine/trainer.ts`).
+ * `train_net_dshmp.py` does, on one process (see `core/engine/trainer.ts`), with a model replica per core
+ * in worker threads on the CPU backends (`--replicas`, `core/engine/replicas.ts`).
  *
  * - With no arguments: the embedded default run. It generates the synthetic MeViS-format data set
  *   once into `DATASETS.SYNTH.CACHE_DIR` (`.cache/synth-mevis/<hash>/`), trains
@@ -132,7 +133,7 @@ const FLAGS = {
 export const trainSpec = {
   name: "train",
   summary: [
-    "Train a model on the config's training data set (DATASETS.TRAIN) on one process, then evaluate on",
+    "Train a model on the config's training data set (DATASETS.TRAIN), then evaluate on",
     "DATASETS.TEST. With no arguments: generate the synthetic MeViS-format data set once (cached in",
     `.cache/synth-mevis/), train ${DEFAULT_TRAIN_CONFIG} on it and print J&F on its valid_u split,`,
     "with two reference predictors that read no motion for scale.",
@@ -415,12 +416,14 @@ async function trainMain(ctx: TrainContext, argv: readonly string[], plan: Repli
       );
       return 0;
     }
+    const threads = activeBackend()?.threads ?? 1;
+    // A seed drawn from the clock is printed so that the run can be repeated.
+    const seedNote = Number(get(cfg, "SEED")) < 0 ? ` (from the clock: --seed ${ctx.seed} repeats it)` : "";
     say(
       `${training.split.records.length} training expressions; iterations ${start}..${trainer.maxIter - 1}, ` +
         `${trainer.microBatches} clip(s) each; backend ${activeBackend()?.name} ` +
-        `(${plan.replicas} replica(s), ${
-          activeBackend()?.threads ?? 1
-        } thread(s) each); output -> ${outputDir}`,
+        `(${plan.replicas} replica(s), ${threads} thread(s) each); seed ${ctx.seed}${seedNote}; ` +
+        `output -> ${outputDir}`,
     );
     const t0 = performance.now();
     const result = await trainer.train();
@@ -459,6 +462,12 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
     say(`synthetic data ${ensured.generated ? "generated" : "cached"} at ${ensured.root} (${counts})`);
     ctx = await buildTaskContext([...argv, "DATASETS.ROOT", ensured.root], trainSpec);
     synth = ensured;
+  }
+  if (!ctx.args.evalOnly && (get(ctx.cfg, "DATASETS.TRAIN") as readonly string[]).length === 0) {
+    throw new UsageError(
+      `DATASETS.TRAIN is empty: nothing to train on. \`deno task train\` alone trains ${DEFAULT_TRAIN_CONFIG}; ` +
+        "with other arguments, name a config with --config-file FILE",
+    );
   }
   const plan = planReplicas(ctx.cfg, ctx.args.flags.replicas);
   const backend = await selectDevice(ctx.cfg, ctx.args, { threads: plan.threads });

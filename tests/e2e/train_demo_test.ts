@@ -144,11 +144,49 @@ Deno.test("e2e: synthetic data -> train -> J&F -> resume -> eval-only -> init fr
   }
 });
 
+Deno.test("e2e: train --replicas 2 gives --replicas 1's losses and weights; more replicas than clips is refused", async () => {
+  const tmp = await Deno.makeTempDir({ prefix: "dshmp_e2e_replicas_" });
+  try {
+    const common = [
+      ...["--config-file", CONFIG, "--quiet"],
+      ...["DATASETS.SYNTH.ENABLED", "True", "DATASETS.SYNTH.CACHE_DIR", join(tmp, "cache")],
+      ...["DATASETS.SYNTH.VIDEOS", "[4, 0, 0]", "DATASETS.SYNTH.FRAMES", "[6, 8]", "DATASETS.TEST", "[]"],
+      ...["SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2", "SEED", "3"],
+    ];
+    const runs = [];
+    for (const replicas of [1, 2]) {
+      const out = join(tmp, `r${replicas}`);
+      const run = await task("train", ["--replicas", String(replicas), ...common, "OUTPUT_DIR", out]);
+      assertEquals(run.code, 0, run.out);
+      assert(run.out.includes(`(${replicas} replica(s)`), run.out);
+      const rows = jsonLines(await Deno.readTextFile(join(out, "metrics.jsonl")))
+        .map(({ time: _t, data_time: _d, ...rest }) => rest);
+      runs.push({ rows, weights: await Deno.readFile(join(out, "model_final.safetensors")) });
+    }
+    assertEquals(runs[1].rows, runs[0].rows);
+    assertEquals(runs[1].weights, runs[0].weights);
+    const tooMany = await task("train", ["--replicas", "3", ...common, "OUTPUT_DIR", join(tmp, "r3")]);
+    assertEquals(tooMany.code, 1);
+    assert(tooMany.out.includes("--replicas 3: more replicas than the 2 micro-batches"), tooMany.out);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+});
+
 Deno.test("e2e: train --num-gpus 2 is refused with the explanation", async () => {
   const run = await task("train", ["--config-file", CONFIG, "--num-gpus", "2"]);
   assertEquals(run.code, 1, run.out);
   assert(run.out.includes("SOLVER.IMS_PER_BATCH 8"), run.out);
   assert(run.out.includes("no all-reduce"), run.out);
+  assert(run.out.includes("--replicas N"), run.out);
+});
+
+Deno.test("e2e: train with overrides but no config says to name one", async () => {
+  const run = await task("train", ["OUTPUT_DIR", "output/never_written"]);
+  assertEquals(run.code, 1, run.out);
+  assert(run.out.includes("DATASETS.TRAIN is empty"), run.out);
+  assert(run.out.includes("name a config with --config-file FILE"), run.out);
+  assert(!run.out.includes("Uncaught"), run.out);
 });
 
 Deno.test("e2e: demo without --frames or --text says what is missing", async () => {

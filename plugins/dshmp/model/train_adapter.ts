@@ -180,9 +180,7 @@ export async function createDshmpTraining(
 ): Promise<DshmpTraining> {
   const c = cfg as unknown as DshmpConfig;
   const [name, ...rest] = c.DATASETS.TRAIN;
-  if (name === undefined) {
-    throw new Error("DATASETS.TRAIN is empty: nothing to train on (did you mean --config-file FILE?)");
-  }
+  if (name === undefined) throw new Error("DATASETS.TRAIN is empty: nothing to train on");
   if (rest.length > 0) {
     throw new Error(`DATASETS.TRAIN ${JSON.stringify(c.DATASETS.TRAIN)}: training reads one data set`);
   }
