@@ -79,8 +79,8 @@ const CPU_BACKENDS = new Set(["wasm", "cpu"]);
 /** How training spreads over the cores: model replicas, and wasm threads for each. */
 export interface ReplicaPlan {
   replicas: number;
-  /** wasm threads per replica (`DSHMP_THREADS` when set). */
-  threads: number;
+  /** wasm threads per replica (`DSHMP_THREADS` when set); undefined: the backend's default. */
+  threads?: number;
 }
 
 /**
@@ -89,13 +89,14 @@ export interface ReplicaPlan {
  *
  * @example
  * ```ts ignore
- * planReplicas(cfg, 0, 2); // IMS_PER_BATCH 2 on two cores: { replicas: 2, threads: 1 }
+ * planReplicas(cfg, 0, 2, undefined); // IMS_PER_BATCH 2 on two cores: { replicas: 2, threads: 1 }
  * ```
  */
 export function planReplicas(
   cfg: Config,
   requested: number,
   cores = navigator.hardwareConcurrency || 1,
+  threadsEnv = Deno.env.get("DSHMP_THREADS"),
 ): ReplicaPlan {
   const microBatches = Number(get(cfg, "SOLVER.IMS_PER_BATCH"));
   if (!Number.isInteger(requested) || requested < 0) {
@@ -108,8 +109,7 @@ export function planReplicas(
     );
   }
   const replicas = requested === 0 ? Math.max(1, Math.min(cores, microBatches)) : requested;
-  const env = Deno.env.get("DSHMP_THREADS");
-  const threads = env ? Number(env) : Math.max(1, Math.floor(cores / replicas));
+  const threads = threadsEnv ? Number(threadsEnv) : Math.max(1, Math.floor(cores / replicas));
   return { replicas, threads };
 }
 
@@ -394,7 +394,7 @@ async function trainMain(ctx: TrainContext, argv: readonly string[], plan: Repli
           init: {
             argv: [...argv],
             backend: activeBackend()!.name,
-            threads: plan.threads,
+            threads: plan.threads ?? 1,
           } satisfies TrainReplicaInit,
         },
       }
@@ -469,7 +469,10 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
         "with other arguments, name a config with --config-file FILE",
     );
   }
-  const plan = planReplicas(ctx.cfg, ctx.args.flags.replicas);
+  // Evaluation runs on this process alone, on every core.
+  const plan = ctx.args.evalOnly
+    ? { replicas: 1, threads: undefined }
+    : planReplicas(ctx.cfg, ctx.args.flags.replicas);
   const backend = await selectDevice(ctx.cfg, ctx.args, { threads: plan.threads });
   if (!CPU_BACKENDS.has(backend.name) && plan.replicas > 1) {
     if (ctx.args.flags.replicas > 1) {

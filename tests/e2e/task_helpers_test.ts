@@ -7,7 +7,13 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { loadConfig } from "../../core/config/load.ts";
 import { builtinPlugins } from "../../mod.ts";
 import { COMMON_FLAGS } from "../../tasks/cli.ts";
-import { defaultArgv, hoistFlags, synthOptionsFromConfig, withKeys } from "../../tasks/train.ts";
+import {
+  defaultArgv,
+  hoistFlags,
+  planReplicas,
+  synthOptionsFromConfig,
+  withKeys,
+} from "../../tasks/train.ts";
 import { demoSpec } from "../../tasks/demo.ts";
 import {
   demoRecord,
@@ -93,4 +99,15 @@ Deno.test("demo overlay: targets tinted half-way, their boundary in EDGE, the re
   assertEquals(sheetFrames(10, 4), [0, 3, 6, 9]);
   assertEquals(sheetFrames(2, 8), [0, 1]);
   assert(sheetFrames(1, 8).length === 1);
+});
+
+Deno.test("planReplicas: one replica per core up to the micro-batches, the cores shared out as threads", () => {
+  const cfg = (ims: number) => ({ SOLVER: { IMS_PER_BATCH: ims } });
+  assertEquals(planReplicas(cfg(2), 0, 2, undefined), { replicas: 2, threads: 1 });
+  assertEquals(planReplicas(cfg(2), 0, 16, undefined), { replicas: 2, threads: 8 });
+  assertEquals(planReplicas(cfg(8), 0, 16, undefined), { replicas: 8, threads: 2 });
+  assertEquals(planReplicas(cfg(1), 0, 4, undefined), { replicas: 1, threads: 4 });
+  assertEquals(planReplicas(cfg(8), 3, 2, "2"), { replicas: 3, threads: 2 }, "DSHMP_THREADS wins");
+  assertThrows(() => planReplicas(cfg(2), 3, 8, undefined), /more replicas than the 2 micro-batches/);
+  assertThrows(() => planReplicas(cfg(2), -1, 8, undefined), /--replicas expects 0/);
 });
