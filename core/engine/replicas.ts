@@ -19,7 +19,10 @@
  * ```ts ignore
  * // worker.ts
  * import { serveReplica } from "../core/engine/replicas.ts";
- * serveReplica(async (init) => ({ model: await buildTrainable(init), generators: {} }));
+ * serveReplica(async (init) => {
+ *   const net = await buildNet(init); // the same model as the trainer's
+ *   return { module: net, model: lossModelOf(net), generators: { dropout: net.generator } };
+ * });
  * // main
  * const pool = await ReplicaPool.start(1, { workerUrl: new URL("./worker.ts", import.meta.url), init }, module, params, seed);
  * const weights = { params: params.map((p) => ops.toArray(p)), buffers: snapshot(stateBuffers(module)) };
