@@ -11,7 +11,8 @@
  * const start = snapshot(buffers);
  * // ... a forward ...
  * const writes = bufferWrites(buffers, start);
- * loadValues(buffers, start);
+ * undoWrites(buffers, writes, start); // the next micro-batch reads `start` again
+ * // ... after the last micro-batch, in order:
  * applyWrites(buffers, writes);
  * ```
  * @module
@@ -43,11 +44,13 @@ export function snapshot(buffers: readonly Variable[]): TypedArray[] {
 
 /** Sets each variable (buffer or parameter) to its values in `values`. */
 export function loadValues(vars: readonly Variable[], values: readonly TypedArray[]): void {
-  vars.forEach((b, i) => {
-    const t = ops.tensor(values[i], [...b.shape], b.dtype as DType);
-    b.assign(t);
-    ops.dispose(t);
-  });
+  vars.forEach((v, i) => assignValues(v, values[i]));
+}
+
+function assignValues(v: Variable, data: TypedArray): void {
+  const t = ops.tensor(data, [...v.shape], v.dtype as DType);
+  v.assign(t);
+  ops.dispose(t);
 }
 
 /** The elements that differ from `before` (compared bitwise, so NaN and -0 count as written). */
@@ -68,11 +71,17 @@ export function bufferWrites(buffers: readonly Variable[], before: readonly Type
 /** Writes the elements of `writes` into the buffers. */
 export function applyWrites(buffers: readonly Variable[], writes: readonly BufferWrite[]): void {
   for (const w of writes) {
-    const target = buffers[w.buffer];
-    const data = ops.toArray(target).slice();
+    const data = ops.toArray(buffers[w.buffer]).slice();
     w.indices.forEach((at, n) => (data[at] = w.values[n]));
-    const t = ops.tensor(data, [...target.shape], target.dtype as DType);
-    target.assign(t);
-    ops.dispose(t);
+    assignValues(buffers[w.buffer], data);
   }
+}
+
+/** Puts back the buffers `writes` changed to their values in `before` (the others are untouched). */
+export function undoWrites(
+  buffers: readonly Variable[],
+  writes: readonly BufferWrite[],
+  before: readonly TypedArray[],
+): void {
+  for (const b of new Set(writes.map((w) => w.buffer))) assignValues(buffers[b], before[b]);
 }

@@ -128,7 +128,8 @@ export class ReplicaPool {
     params: readonly Variable[],
     seed: number,
   ): Promise<ReplicaPool> {
-    const keyOf = new Map<Variable, string>([...module.stateDict()].map(([k, v]) => [v, k]));
+    const entries = [...module.stateDict()];
+    const keyOf = new Map<Variable, string>(entries.map(([k, v]) => [v, k]));
     const keys = params.map((p) => {
       const key = keyOf.get(p);
       if (key === undefined) {
@@ -137,8 +138,8 @@ export class ReplicaPool {
       return key;
     });
     const bufferSet = new Set(stateBuffers(module));
-    const bufferKeys = [...module.stateDict()].filter(([, v]) => bufferSet.has(v)).map(([k]) => k);
-    const state: StateEntry[] = [...module.stateDict()].map(([key, v]) => ({
+    const bufferKeys = entries.filter(([, v]) => bufferSet.has(v)).map(([k]) => k);
+    const state: StateEntry[] = entries.map(([key, v]) => ({
       key,
       dtype: v.dtype,
       shape: [...v.shape],

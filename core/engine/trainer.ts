@@ -54,9 +54,9 @@ import {
   applyWrites,
   type BufferWrite,
   bufferWrites,
-  loadValues,
   snapshot,
   stateBuffers,
+  undoWrites,
 } from "./buffer_writes.ts";
 import { Checkpointer, loadWeights, type ResumeInfo } from "./checkpointer.ts";
 import {
@@ -419,10 +419,12 @@ export class Trainer<B> implements TrainerView {
         const results = await settleAll([
           // A throw here rejects this promise, so that the replicas' gradients are freed too.
           new Promise<MicroBatchResult>((resolve) => {
-            if (initial && m0 > 0) loadValues(buffers, initial);
             reseedForMicroBatch(this.#generators, this.#seed, k0);
             const result = microBatchGrads(this.model, items[0], iteration, params);
-            if (initial) result.writes = bufferWrites(buffers, initial);
+            if (initial) {
+              result.writes = bufferWrites(buffers, initial);
+              undoWrites(buffers, result.writes, initial);
+            }
             resolve(result);
           }),
           ...remote,
@@ -438,10 +440,8 @@ export class Trainer<B> implements TrainerView {
       acc.dispose();
       throw e;
     }
-    if (initial) {
-      loadValues(buffers, initial);
-      for (const w of writes) applyWrites(buffers, w);
-    }
+    // The buffers are as the iteration started: the writes go in, in micro-batch order.
+    for (const w of writes) applyWrites(buffers, w);
     // Averaged over the micro-batches, as detectron2 averages the workers' metrics.
     const losses = Object.fromEntries([...sums].map(([k, v]) => [k, v / this.microBatches]));
     const totalLoss = Object.values(losses).reduce((a, b) => a + b, 0);
