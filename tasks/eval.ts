@@ -16,7 +16,7 @@
  * ```
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { UsageError } from "../core/cli/flags.ts";
 import type { FlagSpecs } from "../core/cli/flags.ts";
@@ -38,6 +38,17 @@ import {
 } from "../plugins/mevis/eval/run_eval.ts";
 import { parseShard, type Shard } from "../plugins/mevis/eval/shards.ts";
 import { runTask, selectDevice, type TaskContext, type TaskSpec } from "./cli.ts";
+
+/**
+ * `--error-sheets N` of the eval and train tasks: after scoring a split with ground truth, pictures of
+ * what the model got right and wrong in its first N videos (plugins/mevis/eval/error_sheet.ts).
+ */
+export const ERROR_SHEETS_FLAG = {
+  type: "int",
+  default: 4,
+  arg: "N",
+  doc: "after scoring: error sheets of the first N videos into OUTPUT_DIR/error_sheets/<dataset>/ (0: none)",
+} as const;
 
 /** Set in worker processes of `--num-gpus`: progress goes to stdout as lines for the parent. */
 export const WORKER_ENV = "DSHMP_EVAL_WORKER";
@@ -62,6 +73,7 @@ const FLAGS = {
   },
   "zip": { type: "boolean", doc: "also write the submission zip for a split with ground truth" },
   "score-workers": { type: "int", default: 2, doc: "scoring threads" },
+  "error-sheets": ERROR_SHEETS_FLAG,
   "quiet": { type: "boolean", short: "q", doc: "no progress bar" },
 } as const satisfies FlagSpecs;
 
@@ -175,10 +187,14 @@ async function finishAll(ctx: EvalContext, datasets: readonly string[]): Promise
       outputDir,
       workers: args.flags["score-workers"],
       zip: args.flags.zip,
+      errorSheets: args.flags["error-sheets"],
     });
     if (res.results) {
       console.log(formatSummary(res.results, dataset));
       say(`per-expression results -> ${res.resultsPath}`);
+      if (res.sheetPaths?.length) {
+        say(`error sheets of ${res.sheetPaths.length} videos -> ${dirname(res.sheetPaths[0])}`);
+      }
     }
     if (res.zipPath) say(`${dataset}: submission with ${res.pngs} masks -> ${res.zipPath}`);
   }

@@ -5,6 +5,7 @@
  * ```sh
  * deno task score --split-dir datasets/mevis/valid_u --pred-dir output/inference --out results.json
  * deno task score --split-dir ../shared/fixtures/mevis_eval --pred-dir ../shared/fixtures/mevis_eval/pred --workers 2
+ * deno task score --split-dir datasets/mevis/valid_u --pred-dir output/inference --error-sheets output/sheets
  * ```
  *
  * The JSON written (atomically: a temp file renamed) is
@@ -15,7 +16,7 @@
 import { dirname } from "node:path";
 import { formatHelp, parseCommandLine, UsageError } from "../core/cli/flags.ts";
 import { Progress } from "../core/progress.ts";
-import { loadSplit, scoreSplit, type SplitScore } from "../plugins/mevis/eval/mod.ts";
+import { loadSplit, scoreSplit, type SplitScore, writeErrorSheets } from "../plugins/mevis/eval/mod.ts";
 
 const FLAGS = {
   "split-dir": { type: "string", arg: "DIR", doc: "folder with meta_expressions.json and mask_dict.json" },
@@ -24,11 +25,18 @@ const FLAGS = {
   "pred-dir": { type: "string", arg: "DIR", doc: "predictions: <DIR>/<video>/<exp_id>/<frame>.png" },
   "out": { type: "string", arg: "FILE", doc: "write the results JSON here" },
   "workers": { type: "int", default: 1, doc: "scoring threads (this one plus N-1 workers)" },
+  "error-sheets": {
+    type: "string",
+    arg: "DIR",
+    doc: "also write DIR/<video>.png: per expression, what was predicted right and wrong (needs --split-dir)",
+  },
+  "sheet-videos": { type: "int", arg: "N", doc: "with --error-sheets: only the first N videos" },
   "quiet": { type: "boolean", short: "q", doc: "no progress bar" },
   "help": { type: "boolean", short: "h", doc: "show this help and exit" },
 } as const;
 
-const HELP = `Usage: deno task score --split-dir DIR --pred-dir DIR [--out FILE] [--workers N]
+const HELP =
+  `Usage: deno task score --split-dir DIR --pred-dir DIR [--out FILE] [--workers N] [--error-sheets DIR]
 
 J&F of predicted masks as the official MeViS tools/eval_mevis.py computes it: per expression the
 mean over frames of region J and boundary F, then the mean over expressions. Ground truth is the
@@ -91,6 +99,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       throw new UsageError("give --split-dir, or both --meta and --masks");
     }
     if (values.workers < 1) throw new UsageError(`--workers must be at least 1, got ${values.workers}`);
+    if (values["error-sheets"] && !values["split-dir"]) {
+      throw new UsageError(
+        "--error-sheets reads the frames from --split-dir DIR/JPEGImages: give --split-dir",
+      );
+    }
+    if (values["sheet-videos"] !== undefined && !values["error-sheets"]) {
+      throw new UsageError("--sheet-videos needs --error-sheets DIR");
+    }
   } catch (e) {
     console.error(`score: ${(e as Error).message}`);
     return 2;
@@ -129,6 +145,17 @@ export async function main(argv: readonly string[]): Promise<number> {
         })` +
         (values.out ? ` -> ${values.out}` : ""),
     );
+    if (values["error-sheets"]) {
+      const paths = await writeErrorSheets({
+        splitDir: values["split-dir"]!,
+        metaPath: values.meta,
+        predDir: values["pred-dir"],
+        outDir: values["error-sheets"],
+        videos: values["sheet-videos"],
+        scores: res.per_expression,
+      });
+      console.log(`error sheets of ${paths.length} videos -> ${values["error-sheets"]}`);
+    }
     return 0;
   } catch (e) {
     console.error(`score: ${(e as Error).message}`);

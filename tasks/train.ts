@@ -17,7 +17,7 @@
  *
  * The merged config is written to `OUTPUT_DIR/config.yaml`; checkpoints, `metrics.jsonl` and
  * `loss_curve.svg` go to `OUTPUT_DIR`; the evaluation's masks and `results.json` to
- * `OUTPUT_DIR/inference/`.
+ * `OUTPUT_DIR/inference/`, its error sheets (`--error-sheets`) to `OUTPUT_DIR/error_sheets/`.
  *
  * @example
  * ```sh
@@ -27,7 +27,7 @@
  * ```
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { UsageError } from "../core/cli/flags.ts";
 import type { FlagSpecs } from "../core/cli/flags.ts";
 import { get } from "../core/config/get.ts";
@@ -72,6 +72,7 @@ import {
   type TaskContext,
   type TaskSpec,
 } from "./cli.ts";
+import { ERROR_SHEETS_FLAG } from "./eval.ts";
 
 /** Backends whose kernels run on this process's CPU, where replicas in worker threads add cores. */
 const CPU_BACKENDS = new Set(["wasm", "cpu"]);
@@ -121,6 +122,7 @@ export const SYNTH_TEXT_ENCODER = ".cache/roberta-synth-768";
 
 const FLAGS = {
   "quiet": { type: "boolean", short: "q", doc: "no progress bars" },
+  "error-sheets": ERROR_SHEETS_FLAG,
   "replicas": {
     type: "int",
     default: 0,
@@ -138,7 +140,7 @@ export const trainSpec = {
     `.cache/synth-mevis/), train ${DEFAULT_TRAIN_CONFIG} on it and print J&F on its valid_u split,`,
     "with two reference predictors that read no motion for scale.",
     "Checkpoints, metrics.jsonl, loss_curve.svg and config.yaml go to OUTPUT_DIR; predictions and",
-    "results.json to OUTPUT_DIR/inference.",
+    "results.json to OUTPUT_DIR/inference; pictures of right and wrong masks to OUTPUT_DIR/error_sheets.",
   ].join("\n"),
   datasetKey: "DATASETS.TRAIN",
   flags: FLAGS,
@@ -258,6 +260,8 @@ export interface EvaluateOptions {
   /** What made the predictions, for the predictions folder's stamp. */
   label: string;
   quiet?: boolean;
+  /** Error sheets of this many videos of each split with ground truth (see `--error-sheets`). */
+  errorSheets?: number;
 }
 
 /**
@@ -286,10 +290,19 @@ export async function evaluateTestSets(o: EvaluateOptions): Promise<Record<strin
       onExpression: (_k, frames) => (bar as Progress | null)?.tick(frames),
     });
     (bar as Progress | null)?.done();
-    const res = await finishDataset({ split, root, outputDir: o.outputDir, workers: 2 });
+    const res = await finishDataset({
+      split,
+      root,
+      outputDir: o.outputDir,
+      workers: 2,
+      errorSheets: o.errorSheets,
+    });
     if (res.results) {
       console.log(formatSummary(res.results, dataset));
       say(`per-expression results -> ${res.resultsPath}`);
+      if (res.sheetPaths?.length) {
+        say(`error sheets of ${res.sheetPaths.length} videos -> ${dirname(res.sheetPaths[0])}`);
+      }
       out[dataset] = res.results;
     } else if (res.zipPath) {
       say(`${dataset}: no ground truth; submission -> ${res.zipPath}`);
@@ -346,7 +359,15 @@ async function evalOnlyMain(ctx: TrainContext): Promise<number> {
   }
   try {
     const results = flattenResults(loggedResults(
-      await evaluateTestSets({ cfg, ctx, predictor, outputDir, label: weights, quiet: args.flags.quiet }),
+      await evaluateTestSets({
+        cfg,
+        ctx,
+        predictor,
+        outputDir,
+        label: weights,
+        quiet: args.flags.quiet,
+        errorSheets: args.flags["error-sheets"],
+      }),
     ));
     await Deno.writeTextFile(join(outputDir, "eval_results.json"), JSON.stringify(results, null, 2) + "\n");
     say(`results -> ${join(outputDir, "eval_results.json")}`);
@@ -373,7 +394,15 @@ async function trainMain(ctx: TrainContext, argv: readonly string[], plan: Repli
     try {
       const label = `${join(outputDir, "training")}@${iteration}`;
       return loggedResults(
-        await evaluateTestSets({ cfg, ctx, predictor, outputDir, label, quiet: args.flags.quiet }),
+        await evaluateTestSets({
+          cfg,
+          ctx,
+          predictor,
+          outputDir,
+          label,
+          quiet: args.flags.quiet,
+          errorSheets: args.flags["error-sheets"],
+        }),
       );
     } finally {
       model.train();

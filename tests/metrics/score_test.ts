@@ -263,6 +263,25 @@ Deno.test("score: `deno task score` writes the results JSON", async () => {
     }).output();
     assertEquals(bad.code, 2);
     assert(new TextDecoder().decode(bad.stderr).includes("--pred-dir is required"));
+    const noFrames = await new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        `${REPO}tasks/score.ts`,
+        "--meta",
+        `${FIXTURES}/meta_expressions.json`,
+        "--masks",
+        `${FIXTURES}/mask_dict.json`,
+        "--pred-dir",
+        PRED,
+        "--error-sheets",
+        dir,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(noFrames.code, 2);
+    assert(new TextDecoder().decode(noFrames.stderr).includes("give --split-dir"));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

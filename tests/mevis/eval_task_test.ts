@@ -1,7 +1,8 @@
 /**
  * `deno task eval` as a subprocess: without a registered model it stops with a message naming it; with
  * a plugin registering a ground-truth model it runs the original's command lines (`--eval-only` on
- * `DATASETS.TEST`, `--dataset mevis_val`), and `--num-gpus 2` gives the same results as one process.
+ * `DATASETS.TEST`, `--dataset mevis_val`, with its error sheets), and `--num-gpus 2` gives the same
+ * results as one process.
  */
 import { assert, assertEquals } from "../assert.ts";
 import { join } from "node:path";
@@ -111,6 +112,10 @@ Deno.test("eval task: the original's command lines, and --num-gpus 2 equal to on
     assert(val.stdout.includes("mevis_val: J 1.0000  F 1.0000  J&F 1.0000  (5 expressions)"), val.stdout);
     const results = await Deno.readTextFile(join(one, "inference", "results.json"));
     assertEquals(JSON.parse(results).JF, 1);
+    // Error sheets of the first 4 videos by default (the split has 3).
+    const sheets = [...Deno.readDirSync(join(one, "error_sheets", "mevis_val"))].map((e) => e.name).sort();
+    assertEquals(sheets, ["short.png", "vidA.png", "vidB.png"]);
+    assert(val.stdout.includes("error sheets of 3 videos"), val.stdout);
 
     const par = join(tmp, "par");
     const two = await evalTask([

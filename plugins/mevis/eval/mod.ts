@@ -18,4 +18,5 @@ export * from "./shards.ts";
 export * from "./inference_writer.ts";
 export * from "./results.ts";
 export * from "./submission.ts";
+export * from "./error_sheet.ts";
 export * from "./run_eval.ts";

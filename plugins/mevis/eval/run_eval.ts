@@ -6,7 +6,8 @@
  * 2. {@link mergeShards}: copy complete expressions from other runs' predictions roots (shards run with
  *    their own `OUTPUT_DIR`) into this one.
  * 3. {@link finishDataset}: check that every expression and frame is there, then score against the
- *    ground truth (`results.json`) when the split has `mask_dict.json`, else write the submission zip.
+ *    ground truth (`results.json`, and error sheets of a few videos when asked) when the split has
+ *    `mask_dict.json`, else write the submission zip.
  *
  * The predictions root is `OUTPUT_DIR/inference` as in the original (`OUTPUT_DIR/inference/<dataset>`
  * when several data sets are evaluated at once, so they cannot mix). A stamp `.eval.json` in it records
@@ -42,6 +43,7 @@ import {
   TMP_DIR,
 } from "./layout.ts";
 import type { VideoPredictor } from "./predictor.ts";
+import { writeErrorSheets } from "./error_sheet.ts";
 import { readExpressionTypes, type ResultsDocument, resultsDocument } from "./results.ts";
 import { scoreSplit } from "./score_split.ts";
 import { expressionKey, type Shard, shardKeys, WHOLE } from "./shards.ts";
@@ -230,6 +232,8 @@ export interface FinishOptions {
   zip?: boolean;
   /** Called with the number of frames just scored. */
   onFrames?: (n: number) => void;
+  /** With ground truth: error sheets of this many videos into `<outputDir>/error_sheets/<dataset>/`. */
+  errorSheets?: number;
 }
 
 /** What {@link finishDataset} wrote. */
@@ -237,6 +241,8 @@ export interface FinishResult {
   /** The results document, when the split has ground truth. */
   results?: ResultsDocument;
   resultsPath?: string;
+  /** The error sheets written (see error_sheet.ts). */
+  sheetPaths?: string[];
   zipPath?: string;
   pngs: number;
 }
@@ -279,6 +285,16 @@ export async function finishDataset(options: FinishOptions): Promise<FinishResul
     out.results = resultsDocument(score, await readExpressionTypes(split.jsonFile, expected));
     out.resultsPath = join(root, "results.json");
     await writeJsonAtomic(out.resultsPath, out.results);
+    if (options.errorSheets) {
+      out.sheetPaths = await writeErrorSheets({
+        splitDir: split.imageRoot,
+        metaPath: split.jsonFile,
+        predDir: root,
+        outDir: join(outputDir, "error_sheets", split.name),
+        videos: options.errorSheets,
+        scores: out.results.per_expression,
+      });
+    }
   }
   if (!scored || options.zip) {
     out.zipPath = join(outputDir, `submission_${split.name}.zip`);
