@@ -27,7 +27,7 @@
  * ```
  * @module
  */
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import { UsageError } from "../core/cli/flags.ts";
 import type { FlagSpecs } from "../core/cli/flags.ts";
 import { get } from "../core/config/get.ts";
@@ -36,27 +36,21 @@ import { writeConfig } from "../core/config/write.ts";
 import { configHash } from "../core/engine/checkpointer.ts";
 import { checkSingleProcess, Trainer, trainerSettingsFromConfig } from "../core/engine/trainer.ts";
 import { flattenResults } from "../core/engine/metrics_log.ts";
+import type { ReplicaCalls } from "../core/engine/hooks.ts";
 import { loadWeightsInto } from "../core/io/weights.ts";
 import { Generator } from "../core/random.ts";
 import * as ops from "../core/tensor/ops.ts";
 import { activeBackend } from "../core/tensor/backend.ts";
 import { writeSafetensors } from "../core/io/safetensors.ts";
 import type { TensorInput } from "../core/io/safetensors.ts";
-import { Progress } from "../core/progress.ts";
 import type { DshmpConfig } from "../plugins/dshmp/config.ts";
 import type { DsHmp } from "../plugins/dshmp/model/dshmp_model.ts";
 import { dshmpPredictor } from "../plugins/dshmp/model/eval_adapter.ts";
 import { createDshmpTraining, windowPaddingWarning } from "../plugins/dshmp/model/train_adapter.ts";
 import type { TrainReplicaInit } from "./train_replica.ts";
+import { evaluateTestSets, withKeys } from "./train_eval.ts";
 import { RobertaModel } from "../plugins/dshmp/text_encoder/roberta.ts";
 import type { ResultsDocument } from "../plugins/mevis/eval/results.ts";
-import { formatSummary } from "../plugins/mevis/eval/results.ts";
-import {
-  finishDataset,
-  inferenceRoot,
-  loadEvalSplit,
-  predictDataset,
-} from "../plugins/mevis/eval/run_eval.ts";
 import { createPredictor, MissingModelError, type VideoPredictor } from "../plugins/mevis/eval/predictor.ts";
 import {
   type EnsuredSynthData,
@@ -239,78 +233,6 @@ export function synthOptionsFromConfig(cfg: Config) {
   };
 }
 
-/** A config with some keys replaced (the merged config is frozen). */
-export function withKeys(cfg: Config, values: Record<string, unknown>): Config {
-  const copy = structuredClone(cfg) as Record<string, unknown>;
-  for (const [key, value] of Object.entries(values)) {
-    const parts = key.split(".");
-    let node = copy;
-    for (const p of parts.slice(0, -1)) node = node[p] as Record<string, unknown>;
-    node[parts[parts.length - 1]] = value;
-  }
-  return copy as Config;
-}
-
-/** Options of {@link evaluateTestSets}. */
-export interface EvaluateOptions {
-  cfg: Config;
-  ctx: TrainContext;
-  predictor: VideoPredictor;
-  outputDir: string;
-  /** What made the predictions, for the predictions folder's stamp. */
-  label: string;
-  quiet?: boolean;
-  /** Error sheets of this many videos of each split with ground truth (see `--error-sheets`). */
-  errorSheets?: number;
-}
-
-/**
- * Predicts and scores every `DATASETS.TEST` split into `OUTPUT_DIR/inference` (emptied first: these
- * are this model's predictions), printing the summaries. Returns the results by data set.
- */
-export async function evaluateTestSets(o: EvaluateOptions): Promise<Record<string, ResultsDocument>> {
-  const datasets = get(o.cfg, "DATASETS.TEST") as readonly string[];
-  const out: Record<string, ResultsDocument> = {};
-  const stampCfg = withKeys(o.cfg, { "MODEL.WEIGHTS": o.label });
-  for (const dataset of datasets) {
-    const split = await loadEvalSplit(o.cfg, o.ctx, dataset);
-    const root = inferenceRoot(o.outputDir, dataset, datasets.length > 1);
-    await Deno.remove(root, { recursive: true }).catch((e) => {
-      if (!(e instanceof Deno.errors.NotFound)) throw e;
-    });
-    let bar: Progress | null = null;
-    await predictDataset({
-      cfg: stampCfg,
-      split,
-      root,
-      predictor: o.predictor,
-      onStart: (frames) => {
-        bar = new Progress(frames, `eval ${dataset}`, { unit: "frames", quiet: o.quiet });
-      },
-      onExpression: (_k, frames) => (bar as Progress | null)?.tick(frames),
-    });
-    (bar as Progress | null)?.done();
-    const res = await finishDataset({
-      split,
-      root,
-      outputDir: o.outputDir,
-      workers: 2,
-      errorSheets: o.errorSheets,
-    });
-    if (res.results) {
-      console.log(formatSummary(res.results, dataset));
-      say(`per-expression results -> ${res.resultsPath}`);
-      if (res.sheetPaths?.length) {
-        say(`error sheets of ${res.sheetPaths.length} videos -> ${dirname(res.sheetPaths[0])}`);
-      }
-      out[dataset] = res.results;
-    } else if (res.zipPath) {
-      say(`${dataset}: no ground truth; submission -> ${res.zipPath}`);
-    }
-  }
-  return out;
-}
-
 /** The numbers the trainer logs of an evaluation: J, F, J&F overall and per type, by data set. */
 function loggedResults(results: Record<string, ResultsDocument>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -387,7 +309,7 @@ async function trainMain(ctx: TrainContext, argv: readonly string[], plan: Repli
   if (padding) console.warn(`train: warning: ${padding}`);
   const evalCfg = withKeys(cfg, { "MODEL.WEIGHTS": "" });
   let predictor: VideoPredictor | null = null;
-  const evaluate = async (iteration: number) => {
+  const evaluate = async (iteration: number, replicas: ReplicaCalls | null) => {
     // The model being trained, in eval mode for the evaluation only.
     predictor ??= await dshmpPredictor(model, evalCfg, { log: () => {} });
     model.eval();
@@ -402,6 +324,7 @@ async function trainMain(ctx: TrainContext, argv: readonly string[], plan: Repli
           label,
           quiet: args.flags.quiet,
           errorSheets: args.flags["error-sheets"],
+          replicas,
         }),
       );
     } finally {

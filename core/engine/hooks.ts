@@ -43,6 +43,17 @@ export interface TrainerView {
   readonly outputDir: string;
   /** The run's `metrics.jsonl`. */
   readonly metrics: MetricsLog;
+  /** The model replicas in worker threads while training runs (`--replicas`), else null. */
+  readonly replicas: ReplicaCalls | null;
+}
+
+/**
+ * The trainer's replicas as an evaluation may use them: `call(r, request)` loads the model's current
+ * weights into replica `r` and runs its service (`ReplicaModel.serve`) on `request`.
+ */
+export interface ReplicaCalls {
+  readonly count: number;
+  call(r: number, request: unknown, onReport?: (progress: unknown) => void): Promise<unknown>;
 }
 
 /** One finished iteration: the values the metrics row holds. */
@@ -116,6 +127,7 @@ export class PeriodicCheckpointer implements TrainerHook {
 /** An evaluation: gets the iteration just finished, returns nested numeric results (or nothing). */
 export type EvaluateFn = (
   iteration: number,
+  replicas: ReplicaCalls | null,
 ) => Record<string, unknown> | void | Promise<Record<string, unknown> | void>;
 
 /**
@@ -139,7 +151,7 @@ export class EvalHook implements TrainerHook {
     trainer.module.eval();
     let results: Record<string, unknown> | void;
     try {
-      results = await this.evaluate(iteration);
+      results = await this.evaluate(iteration, trainer.replicas);
     } finally {
       trainer.module.train(wasTraining);
     }

@@ -13,7 +13,9 @@
  *
  * The worker module is the task's: it calls {@link serveReplica} with a function that builds the same
  * model from the `init` data (a config's command line, typically). At start the trainer sends its whole
- * state dict, so frozen and loaded weights match too.
+ * state dict, so frozen and loaded weights match too. A replica may also serve other work with the
+ * current weights ({@link ReplicaPool.call}, {@link ReplicaModel.serve}): the train task has each one
+ * predict a shard of the test set while evaluating.
  *
  * @example
  * ```ts ignore
@@ -56,6 +58,12 @@ export interface ReplicaSpec {
   init: unknown;
 }
 
+/**
+ * Other work a replica does with the trainer's current weights (a shard of an evaluation): gets a
+ * request and a function to send progress with, returns a structured-cloneable result.
+ */
+export type ReplicaService = (request: unknown, report: (progress: unknown) => void) => Promise<unknown>;
+
 /** What a replica's build function returns. */
 export interface ReplicaModel<B> {
   /** The root module (its state dict keys match the trainer's) and its loss terms. */
@@ -63,6 +71,8 @@ export interface ReplicaModel<B> {
   model: LossModel<B>;
   /** The generators the model draws from, re-seeded per micro-batch as on the trainer's process. */
   generators: Record<string, Generator>;
+  /** Answers {@link ReplicaPool.call}, after the weights are loaded. */
+  serve?: ReplicaService;
 }
 
 interface StateEntry {
@@ -75,7 +85,8 @@ interface StateEntry {
 /** Messages to a replica. */
 type ToReplica =
   | { kind: "init"; init: unknown; seed: number; state: StateEntry[]; params: string[]; buffers: string[] }
-  | { kind: "step"; id: number; batch: unknown; iteration: number; k: number; weights: StepWeights };
+  | { kind: "step"; id: number; batch: unknown; iteration: number; k: number; weights: StepWeights }
+  | { kind: "call"; id: number; request: unknown; weights: StepWeights };
 
 /** What a micro-batch starts from: the trainable parameters and the buffers, in the order sent at init. */
 export interface StepWeights {
@@ -94,11 +105,16 @@ type FromReplica =
     grads: (Float32Array | null)[];
     writes: BufferWrite[];
   }
+  | { kind: "called"; id: number; result: unknown }
+  | { kind: "report"; id: number; progress: unknown }
   | { kind: "error"; id?: number; message: string };
 
+type Reply = Extract<FromReplica, { kind: "result" | "called" }>;
+
 interface Pending {
-  resolve: (r: Extract<FromReplica, { kind: "result" }>) => void;
+  resolve: (r: Reply) => void;
   reject: (e: Error) => void;
+  onReport?: (progress: unknown) => void;
 }
 
 /** The trainer's side: started workers, each holding one replica. */
@@ -194,6 +210,10 @@ export class ReplicaPool {
         return;
       }
       if (!pending) return;
+      if (msg.kind === "report") {
+        pending.onReport?.(msg.progress);
+        return;
+      }
       this.#pending.delete(msg.id);
       pending.resolve(msg);
     };
@@ -222,17 +242,41 @@ export class ReplicaPool {
     weights: StepWeights,
     params: readonly Variable[],
   ): Promise<MicroBatchResult> {
-    if (this.#failure) throw this.#failure;
-    const id = this.#nextId++;
-    const reply = await new Promise<Extract<FromReplica, { kind: "result" }>>((resolve, reject) => {
-      this.#pending.set(id, { resolve, reject });
-      this.#workers[r].postMessage({ kind: "step", id, batch, iteration, k, weights } satisfies ToReplica);
-    });
+    const reply = await this.#send(
+      r,
+      (id) => ({ kind: "step", id, batch, iteration, k, weights }),
+    ) as Extract<
+      FromReplica,
+      { kind: "result" }
+    >;
     const grads: Record<string, Tensor> = {};
     reply.grads.forEach((g, i) => {
       if (g !== null) grads[params[i].name] = ops.tensor(g, [...params[i].shape]);
     });
     return { names: reply.names, values: reply.values, grads, writes: reply.writes };
+  }
+
+  /**
+   * Loads `weights` into replica `r` and runs its {@link ReplicaModel.serve} on `request`; `onReport`
+   * gets what the service reports as it goes. Returns the service's result.
+   */
+  async call(
+    r: number,
+    request: unknown,
+    weights: StepWeights,
+    onReport?: (progress: unknown) => void,
+  ): Promise<unknown> {
+    const reply = await this.#send(r, (id) => ({ kind: "call", id, request, weights }), onReport);
+    return (reply as Extract<FromReplica, { kind: "called" }>).result;
+  }
+
+  #send(r: number, message: (id: number) => ToReplica, onReport?: (p: unknown) => void): Promise<Reply> {
+    if (this.#failure) return Promise.reject(this.#failure);
+    const id = this.#nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      this.#pending.set(id, { resolve, reject, onReport });
+      this.#workers[r].postMessage(message(id));
+    });
   }
 
   /** Stops the workers (pending micro-batches are rejected). */
@@ -278,9 +322,16 @@ export function serveReplica<B>(build: (init: unknown) => Promise<ReplicaModel<B
           return;
         }
         if (replica === null) throw new Error("a step came before the replica was built");
+        if (msg.kind === "call") {
+          const result = await call(replica, msg, (progress) => {
+            scope.postMessage({ kind: "report", id: msg.id, progress });
+          });
+          scope.postMessage({ kind: "called", id: msg.id, result });
+          return;
+        }
         scope.postMessage(...step(replica, msg));
       } catch (e) {
-        const id = msg.kind === "step" ? msg.id : undefined;
+        const id = msg.kind === "init" ? undefined : msg.id;
         scope.postMessage({ kind: "error", id, message: (e as Error).stack ?? String(e) });
       }
     });
@@ -292,6 +343,18 @@ interface Replica<B> {
   params: Variable[];
   buffers: Variable[];
   seed: number;
+}
+
+function call<B>(
+  replica: Replica<B>,
+  msg: Extract<ToReplica, { kind: "call" }>,
+  report: (progress: unknown) => void,
+): Promise<unknown> {
+  const { built, params, buffers } = replica;
+  if (!built.serve) throw new Error("this replica serves no calls (its build returned no serve)");
+  loadValues(params, msg.weights.params);
+  loadValues(buffers, msg.weights.buffers);
+  return built.serve(msg.request, report);
 }
 
 function step<B>(

@@ -49,7 +49,7 @@ import { LRScheduler } from "./lr_scheduler.ts";
 import { buildParamGroups } from "./param_groups.ts";
 import { GradAccumulator, microBatchCount } from "./grad_accumulator.ts";
 import { microBatchGrads, type MicroBatchResult, reseedForMicroBatch } from "./micro_batch.ts";
-import { ReplicaPool, type ReplicaSpec } from "./replicas.ts";
+import { ReplicaPool, type ReplicaSpec, type StepWeights } from "./replicas.ts";
 import {
   applyWrites,
   type BufferWrite,
@@ -66,6 +66,7 @@ import {
   MetricsWriter,
   PeriodicCheckpointer,
   ProgressHook,
+  type ReplicaCalls,
   type StepRecord,
   type TrainerHook,
   type TrainerView,
@@ -294,6 +295,22 @@ export class Trainer<B> implements TrainerView {
   get startIter(): number {
     return this.#startIter;
   }
+  get replicas(): ReplicaCalls | null {
+    const pool = this.#pool;
+    if (pool === null) return null;
+    let weights: StepWeights | null = null;
+    return {
+      count: pool.size,
+      call: (r, request, onReport) => {
+        // The weights as they are now, read once for all calls through this view.
+        weights ??= {
+          params: this.optimizer.params.map((p) => ops.toArray(p) as Float32Array),
+          buffers: snapshot(this.#buffers),
+        };
+        return pool.call(r, request, weights, onReport);
+      },
+    };
+  }
   get metrics(): MetricsLog {
     if (this.#metrics === null) throw new Error("Trainer: the metrics log opens when train() starts");
     return this.#metrics;
@@ -347,17 +364,21 @@ export class Trainer<B> implements TrainerView {
     } catch (error) {
       failure = { error };
     }
-    this.#pool?.close();
-    this.#pool = null;
     await batches.return(undefined);
-    for (const h of this.hooks) {
-      try {
-        await h.afterTrain?.(this, failure === null);
-      } catch (e) {
-        if (failure === null) throw e;
-        // Keep the error that stopped training; a hook's later one is only reported.
-        this.#log(`after the failure, a hook failed too: ${(e as Error).message}`);
+    try {
+      // The replicas stay up for the hooks: the last evaluation may use them.
+      for (const h of this.hooks) {
+        try {
+          await h.afterTrain?.(this, failure === null);
+        } catch (e) {
+          if (failure === null) throw e;
+          // Keep the error that stopped training; a hook's later one is only reported.
+          this.#log(`after the failure, a hook failed too: ${(e as Error).message}`);
+        }
       }
+    } finally {
+      this.#pool?.close();
+      this.#pool = null;
     }
     if (failure !== null) throw failure.error;
     return { iteration: this.maxIter - 1, evalResults: this.#evalHook?.lastResults ?? null };
@@ -534,5 +555,5 @@ export async function evalOnly(opts: EvalOnlyOptions): Promise<Record<string, nu
   if (path === "") throw new UsageError("--eval-only needs weights: set MODEL.WEIGHTS");
   logReport(log, path, await loadWeights(opts.module, path, { strict: opts.strict ?? true }));
   opts.module.eval();
-  return flattenResults((await opts.evaluate(-1)) ?? {});
+  return flattenResults((await opts.evaluate(-1, null)) ?? {});
 }

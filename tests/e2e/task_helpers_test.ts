@@ -7,13 +7,8 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { loadConfig } from "../../core/config/load.ts";
 import { builtinPlugins } from "../../mod.ts";
 import { COMMON_FLAGS } from "../../tasks/cli.ts";
-import {
-  defaultArgv,
-  hoistFlags,
-  planReplicas,
-  synthOptionsFromConfig,
-  withKeys,
-} from "../../tasks/train.ts";
+import { defaultArgv, hoistFlags, planReplicas, synthOptionsFromConfig } from "../../tasks/train.ts";
+import { withKeys } from "../../tasks/train_eval.ts";
 import { demoSpec } from "../../tasks/demo.ts";
 import {
   demoRecord,

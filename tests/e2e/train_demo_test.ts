@@ -144,13 +144,24 @@ Deno.test("e2e: synthetic data -> train -> J&F -> resume -> eval-only -> init fr
   }
 });
 
-Deno.test("e2e: train --replicas 2 gives --replicas 1's losses and weights; more replicas than clips is refused", async () => {
+/** Every PNG under `dir`, sorted. */
+async function pngFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const e of Deno.readDir(dir)) {
+    const path = join(dir, e.name);
+    if (e.isDirectory) out.push(...await pngFiles(path));
+    else if (e.name.endsWith(".png")) out.push(path);
+  }
+  return out.sort();
+}
+
+Deno.test("e2e: train --replicas 2 gives --replicas 1's losses, weights and evaluation; more replicas than clips is refused", async () => {
   const tmp = await Deno.makeTempDir({ prefix: "dshmp_e2e_replicas_" });
   try {
     const common = [
       ...["--config-file", CONFIG, "--quiet"],
       ...["DATASETS.SYNTH.ENABLED", "True", "DATASETS.SYNTH.CACHE_DIR", join(tmp, "cache")],
-      ...["DATASETS.SYNTH.VIDEOS", "[4, 0, 0]", "DATASETS.SYNTH.FRAMES", "[6, 8]", "DATASETS.TEST", "[]"],
+      ...["DATASETS.SYNTH.VIDEOS", "[4, 2, 0]", "DATASETS.SYNTH.FRAMES", "[6, 8]"],
       ...["SOLVER.IMS_PER_BATCH", "2", "SOLVER.MAX_ITER", "2", "SEED", "3"],
     ];
     const runs = [];
@@ -159,12 +170,27 @@ Deno.test("e2e: train --replicas 2 gives --replicas 1's losses and weights; more
       const run = await task("train", ["--replicas", String(replicas), ...common, "OUTPUT_DIR", out]);
       assertEquals(run.code, 0, run.out);
       assert(run.out.includes(`(${replicas} replica(s)`), run.out);
+      assertEquals(run.out.includes("this process and 1 replica(s) predict a shard each"), replicas === 2);
       const rows = jsonLines(await Deno.readTextFile(join(out, "metrics.jsonl")))
         .map(({ time: _t, data_time: _d, ...rest }) => rest);
-      runs.push({ rows, weights: await Deno.readFile(join(out, "model_final.safetensors")) });
+      // The evaluation after the last iteration: with 2 replicas, half the expressions are predicted
+      // by the replica; every mask file must be the same.
+      const masks: Record<string, Uint8Array> = {};
+      for (const path of await pngFiles(join(out, "inference"))) {
+        masks[path.slice(out.length)] = await Deno.readFile(path);
+      }
+      runs.push({
+        rows,
+        weights: await Deno.readFile(join(out, "model_final.safetensors")),
+        masks,
+        results: await Deno.readTextFile(join(out, "inference", "results.json")),
+      });
     }
     assertEquals(runs[1].rows, runs[0].rows);
     assertEquals(runs[1].weights, runs[0].weights);
+    assert(Object.keys(runs[0].masks).length > 0);
+    assertEquals(runs[1].masks, runs[0].masks);
+    assertEquals(runs[1].results, runs[0].results);
     const tooMany = await task("train", ["--replicas", "3", ...common, "OUTPUT_DIR", join(tmp, "r3")]);
     assertEquals(tooMany.code, 1);
     assert(tooMany.out.includes("--replicas 3: more replicas than the 2 micro-batches"), tooMany.out);
