@@ -3,7 +3,8 @@
  * `train_net_dshmp.py` does, on one process (see `core/engine/trainer.ts`), with a model replica per core
  * in worker threads on the CPU backends (`--replicas`, `core/engine/replicas.ts`).
  *
- * - With no arguments: the embedded default run. It generates the synthetic MeViS-format data set
+ * - With no arguments, or options only (`--replicas 1`, `-q`, `--resume`, `--seed N`): the embedded
+ *   default run. It generates the synthetic MeViS-format data set
  *   once into `DATASETS.SYNTH.CACHE_DIR` (`.cache/synth-mevis/<hash>/`), trains
  *   `configs/dshmp_synth_tiny.yaml` on its `train` split with `DATASETS.ROOT` pointing at the cache,
  *   then scores `valid_u` (`mevis_val`) through the evaluation machinery and prints J&F overall and per
@@ -130,7 +131,7 @@ export const trainSpec = {
   name: "train",
   summary: [
     "Train a model on the config's training data set (DATASETS.TRAIN), then evaluate on",
-    "DATASETS.TEST. With no arguments: generate the synthetic MeViS-format data set once (cached in",
+    "DATASETS.TEST. Without a config or overrides: generate the synthetic MeViS-format data set once (cached in",
     `.cache/synth-mevis/), train ${DEFAULT_TRAIN_CONFIG} on it and print J&F on its valid_u split,`,
     "with two reference predictors that read no motion for scale.",
     "Checkpoints, metrics.jsonl, loss_curve.svg and config.yaml go to OUTPUT_DIR; predictions and",
@@ -417,8 +418,9 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
   }
   if (!ctx.args.evalOnly && (get(ctx.cfg, "DATASETS.TRAIN") as readonly string[]).length === 0) {
     throw new UsageError(
-      `DATASETS.TRAIN is empty: nothing to train on. \`deno task train\` alone trains ${DEFAULT_TRAIN_CONFIG}; ` +
-        "with other arguments, name a config with --config-file FILE",
+      `DATASETS.TRAIN is empty: nothing to train on. \`deno task train\` without a config (options such as ` +
+        `--replicas or --resume allowed) trains ${DEFAULT_TRAIN_CONFIG}; with KEY VALUE overrides, ` +
+        "name a config with --config-file FILE",
     );
   }
   // Evaluation runs on this process alone, on every core.
@@ -462,34 +464,53 @@ export async function trainTaskMain(first: TrainContext, argv: readonly string[]
  * ```
  */
 export function hoistFlags(argv: readonly string[], flags: FlagSpecs): string[] {
-  const front: string[] = [];
+  const { options, rest } = splitOptions(argv, flags);
+  return [...options, ...rest];
+}
+
+/** The options named in `flags` (long, or short as `-q`; with their values) and everything else, in order. */
+function splitOptions(argv: readonly string[], flags: FlagSpecs): { options: string[]; rest: string[] } {
+  const options: string[] = [];
   const rest: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    const name = a.startsWith("--") ? a.slice(2).split("=")[0] : "";
+    const name = a.startsWith("--")
+      ? a.slice(2).split("=")[0]
+      : /^-[a-zA-Z]$/.test(a)
+      ? Object.keys(flags).find((k) => flags[k].short === a[1]) ?? ""
+      : "";
     const spec = name ? flags[name] : undefined;
     if (spec === undefined) {
       rest.push(a);
     } else if (spec.type === "boolean" || a.includes("=")) {
-      front.push(a);
+      options.push(a);
     } else {
-      front.push(a);
-      if (i + 1 < argv.length) front.push(argv[++i]);
+      options.push(a);
+      if (i + 1 < argv.length) options.push(argv[++i]);
     }
   }
-  return [...front, ...rest];
+  return { options, rest };
 }
 
-/** `argv` of the no-argument run: the default config on the synthetic data. */
-export function defaultArgv(argv: readonly string[]): string[] {
-  if (argv.length > 0) return [...argv];
-  return ["--config-file", DEFAULT_TRAIN_CONFIG, "DATASETS.SYNTH.ENABLED", "True"];
+/**
+ * `argv` of the default run when it names no config and overrides nothing (options only, such as
+ * `--replicas 1`, `-q` or `--resume`): the default config on the synthetic data, with those options.
+ * Returns null for any other command line.
+ */
+export function defaultArgv(argv: readonly string[], flags: FlagSpecs): string[] | null {
+  const { options, rest } = splitOptions(argv, flags);
+  if (rest.length > 0 || options.some((a) => a === "--config-file" || a.startsWith("--config-file="))) {
+    return null;
+  }
+  return [...options, "--config-file", DEFAULT_TRAIN_CONFIG, "DATASETS.SYNTH.ENABLED", "True"];
 }
 
 if (import.meta.main) {
-  const argv = hoistFlags(defaultArgv(Deno.args), { ...COMMON_FLAGS, ...FLAGS });
-  if (Deno.args.length === 0) {
-    say(`no arguments: the default run (${DEFAULT_TRAIN_CONFIG} on the synthetic data set); --help for more`);
+  const flags = { ...COMMON_FLAGS, ...FLAGS };
+  const defaults = defaultArgv(Deno.args, flags);
+  const argv = hoistFlags(defaults ?? Deno.args, flags);
+  if (defaults) {
+    say(`no config: the default run (${DEFAULT_TRAIN_CONFIG} on the synthetic data set); --help for more`);
   }
   await runTask(trainSpec, async (ctx) => {
     try {

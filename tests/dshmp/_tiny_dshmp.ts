@@ -14,6 +14,9 @@ import { registerPlugins } from "../../core/plugin.ts";
 import type { Config } from "../../core/config/merge.ts";
 import { type TensorInput, writeSafetensors } from "../../core/io/safetensors.ts";
 import { builtinPlugins } from "../../mod.ts";
+import { Generator } from "../../core/random.ts";
+import { Trainer, type TrainerOptions, trainerSettingsFromConfig } from "../../core/engine/trainer.ts";
+import { createDshmpTraining, type DshmpTraining } from "../../plugins/dshmp/model/train_adapter.ts";
 import { prepareReferIds } from "../../plugins/mevis/prepare/get_refer_id.ts";
 import { type FakeVideo, writeFakeSplit } from "../mevis/_fake_split.ts";
 
@@ -138,3 +141,28 @@ export async function tinyConfig(root: string, extra: readonly string[] = []): P
 
 /** The paper config file (for subprocess runs). */
 export const PAPER_CONFIG = PAPER;
+
+/**
+ * The tiny DsHmp's training (model seed 3, run seed 11) and a quiet, unprefetched {@link Trainer} of it
+ * writing to `outputDir`; `extra` adds trainer options (replicas).
+ */
+export async function tinyTrainer(
+  { cfg, registries }: TinySetup,
+  outputDir: string,
+  extra: Partial<TrainerOptions<unknown>> = {},
+): Promise<{ training: DshmpTraining; trainer: Trainer<unknown> }> {
+  const training = await createDshmpTraining(cfg, { registries, generator: new Generator(3), seed: 11 });
+  const trainer = new Trainer<unknown>({
+    ...trainerSettingsFromConfig(cfg),
+    outputDir,
+    model: training.trainable as TrainerOptions<unknown>["model"],
+    data: training.data as TrainerOptions<unknown>["data"],
+    seed: 11,
+    generators: training.generators,
+    progress: false,
+    prefetch: 0,
+    log: () => {},
+    ...extra,
+  });
+  return { training, trainer };
+}

@@ -10,38 +10,28 @@ import { assertEquals, assertNotEquals } from "../assert.ts";
 import * as ops from "../../core/tensor/ops.ts";
 import { activeBackend, useBackend } from "../../core/tensor/backend.ts";
 import { Generator } from "../../core/random.ts";
-import { Trainer, trainerSettingsFromConfig } from "../../core/engine/trainer.ts";
 import { readMetrics } from "../../core/engine/metrics_log.ts";
 import { createDshmpTraining } from "../../plugins/dshmp/model/train_adapter.ts";
 import type { TrainReplicaInit } from "../../tasks/train_replica.ts";
-import { PAPER_CONFIG, tinySetup } from "./_tiny_dshmp.ts";
+import { PAPER_CONFIG, tinySetup, tinyTrainer } from "./_tiny_dshmp.ts";
 
 Deno.test("DsHmp training with a replica in a worker thread: the one-process run's losses and state, bit for bit", async () => {
   await useBackend("wasm");
   const root = await Deno.makeTempDir({ prefix: "dshmp_replicas_" });
   try {
-    const { cfg, registries, overrides } = await tinySetup(root, ["SOLVER.IMS_PER_BATCH", "2"]);
+    const setup = await tinySetup(root, ["SOLVER.IMS_PER_BATCH", "2"]);
+    const { cfg, registries } = setup;
     const run = async (out: string, replicas: number) => {
-      const training = await createDshmpTraining(cfg, { registries, generator: new Generator(3), seed: 11 });
       const init: TrainReplicaInit = {
-        argv: ["--config-file", PAPER_CONFIG, ...overrides],
+        argv: ["--config-file", PAPER_CONFIG, ...setup.overrides],
         backend: activeBackend()!.name,
         threads: 1,
       };
-      const trainer = new Trainer({
-        ...trainerSettingsFromConfig(cfg),
-        outputDir: out,
-        model: training.trainable,
-        data: training.data,
-        seed: 11,
-        generators: training.generators,
+      const { training, trainer } = await tinyTrainer(setup, out, {
         replicas: {
           count: replicas,
           spec: { workerUrl: new URL("../../tasks/train_replica.ts", import.meta.url), init },
         },
-        progress: false,
-        prefetch: 0,
-        log: () => {},
       });
       try {
         await trainer.resumeOrLoad();

@@ -10,14 +10,13 @@ import { assert, assertEquals } from "../assert.ts";
 import * as ops from "../../core/tensor/ops.ts";
 import { useBackend } from "../../core/tensor/backend.ts";
 import { Generator } from "../../core/random.ts";
-import { Trainer, trainerSettingsFromConfig } from "../../core/engine/trainer.ts";
 import { readMetrics } from "../../core/engine/metrics_log.ts";
 import type { DshmpConfig } from "../../plugins/dshmp/config.ts";
 import { createDshmpTraining, windowPaddingWarning } from "../../plugins/dshmp/model/train_adapter.ts";
 import type { DsHmp } from "../../plugins/dshmp/model/dshmp_model.ts";
 import { VitaSetCriterion } from "../../plugins/dshmp/losses/mod.ts";
 import { profileTrainStep } from "../../plugins/dshmp/model/train_profile.ts";
-import { tinySetup } from "./_tiny_dshmp.ts";
+import { tinySetup, tinyTrainer } from "./_tiny_dshmp.ts";
 
 /** The original's loss keys for MASK_FORMER.DEC_LAYERS 4 and VITA.DEC_LAYERS 2 (deep supervision, SIM_WEIGHT > 0). */
 const EXPECTED_KEYS = [
@@ -116,23 +115,11 @@ Deno.test("DsHmp.trainModel: every loss of the original, weighted and finite; gr
 });
 
 Deno.test("DsHmp training: the trainer runs two iterations through the adapter, the same twice", async () => {
-  await withTiny(async (root, { cfg, registries }) => {
+  await withTiny(async (root, setup) => {
     const run = async (out: string) => {
-      const generator = new Generator(3);
-      const training = await createDshmpTraining(cfg, { registries, generator, seed: 11 });
-      const c = cfg as unknown as DshmpConfig;
+      const c = setup.cfg as unknown as DshmpConfig;
       const start = performance.now();
-      const trainer = new Trainer({
-        ...trainerSettingsFromConfig(cfg),
-        outputDir: out,
-        model: training.trainable,
-        data: training.data,
-        seed: 11,
-        generators: training.generators,
-        progress: false,
-        prefetch: 0,
-        log: () => {},
-      });
+      const { training, trainer } = await tinyTrainer(setup, out);
       try {
         await trainer.resumeOrLoad();
         const result = await trainer.train();

@@ -7,7 +7,13 @@ import { assert, assertEquals, assertThrows } from "../assert.ts";
 import { loadConfig } from "../../core/config/load.ts";
 import { builtinPlugins } from "../../mod.ts";
 import { COMMON_FLAGS } from "../../tasks/cli.ts";
-import { defaultArgv, hoistFlags, planReplicas, synthOptionsFromConfig } from "../../tasks/train.ts";
+import {
+  defaultArgv,
+  hoistFlags,
+  planReplicas,
+  synthOptionsFromConfig,
+  trainSpec,
+} from "../../tasks/train.ts";
 import { withKeys } from "../../tasks/train_eval.ts";
 import { demoSpec } from "../../tasks/demo.ts";
 import {
@@ -43,10 +49,22 @@ Deno.test("hoistFlags: options among the overrides move to the front with their 
   assertEquals(hoistFlags(["A", "1", "--nope", "x"], flags), ["A", "1", "--nope", "x"]);
 });
 
-Deno.test("train without arguments: the tiny synthetic config with the synthetic data on", async () => {
-  const argv = defaultArgv([]);
-  assertEquals(argv, ["--config-file", "configs/dshmp_synth_tiny.yaml", "DATASETS.SYNTH.ENABLED", "True"]);
-  assertEquals(defaultArgv(["--resume"]), ["--resume"]);
+Deno.test("train without a config: the tiny synthetic config with the synthetic data on", async () => {
+  const flags = { ...COMMON_FLAGS, ...trainSpec.flags };
+  const tail = ["--config-file", "configs/dshmp_synth_tiny.yaml", "DATASETS.SYNTH.ENABLED", "True"];
+  assertEquals(defaultArgv([], flags), tail);
+  // Options alone still mean the default run; a config or an override does not.
+  assertEquals(defaultArgv(["-q", "--replicas", "1", "--resume"], flags), [
+    "-q",
+    "--replicas",
+    "1",
+    "--resume",
+    ...tail,
+  ]);
+  assertEquals(defaultArgv(["--config-file", "c.yaml"], flags), null);
+  assertEquals(defaultArgv(["--config-file=c.yaml"], flags), null);
+  assertEquals(defaultArgv(["OUTPUT_DIR", "x"], flags), null);
+  assertEquals(defaultArgv(["--replicas", "1", "SEED", "2"], flags), null);
   const { cfg } = await loadConfig({
     file: CONFIG,
     overrides: ["DATASETS.SYNTH.VIDEOS", "[5, 2, 1]", "DATASETS.SYNTH.FRAMES", "[6, 9]"],
