@@ -495,13 +495,12 @@ function splitOptions(argv: readonly string[], flags: FlagSpecs): { options: str
 /**
  * `argv` of the default run when it names no config and overrides nothing (options only, such as
  * `--replicas 1`, `-q` or `--resume`): the default config on the synthetic data, with those options.
- * Returns null for any other command line.
+ * Returns null for any other command line, and for `--help`.
  */
 export function defaultArgv(argv: readonly string[], flags: FlagSpecs): string[] | null {
   const { options, rest } = splitOptions(argv, flags);
-  if (rest.length > 0 || options.some((a) => a === "--config-file" || a.startsWith("--config-file="))) {
-    return null;
-  }
+  const named = (a: string) => a === "--config-file" || a.startsWith("--config-file=");
+  if (rest.length > 0 || options.some((a) => named(a) || a === "--help" || a === "-h")) return null;
   return [...options, "--config-file", DEFAULT_TRAIN_CONFIG, "DATASETS.SYNTH.ENABLED", "True"];
 }
 

@@ -62,6 +62,8 @@ Deno.test("train without a config: the tiny synthetic config with the synthetic 
     ...tail,
   ]);
   assertEquals(defaultArgv(["--config-file", "c.yaml"], flags), null);
+  assertEquals(defaultArgv(["--help"], flags), null);
+  assertEquals(defaultArgv(["-h"], flags), null);
   assertEquals(defaultArgv(["--config-file=c.yaml"], flags), null);
   assertEquals(defaultArgv(["OUTPUT_DIR", "x"], flags), null);
   assertEquals(defaultArgv(["--replicas", "1", "SEED", "2"], flags), null);
