@@ -31,6 +31,7 @@ import {
   predictDataset,
 } from "../plugins/mevis/eval/run_eval.ts";
 import type { Shard } from "../plugins/mevis/eval/shards.ts";
+import type { MevisSplit } from "../plugins/mevis/data/mevis_dataset.ts";
 
 function say(line: string): void {
   console.log(`train: ${line}`);
@@ -60,7 +61,8 @@ export interface EvalShardRequest {
 
 /**
  * Predicts one shard of a data set into its root with `predictor`, calling `onFrames` after each
- * expression with its frame count: what the trainer's process and each replica run.
+ * expression with its frame count: what the trainer's process and each replica run. `split` is the
+ * data set when the caller has loaded it already.
  */
 export async function predictEvalShard(
   cfg: Config,
@@ -68,10 +70,11 @@ export async function predictEvalShard(
   predictor: VideoPredictor,
   request: EvalShardRequest,
   onFrames: (frames: number) => void,
+  split?: MevisSplit,
 ): Promise<void> {
   await predictDataset({
     cfg: withKeys(cfg, { "MODEL.WEIGHTS": request.label }),
-    split: await loadEvalSplit(cfg, ctx, request.dataset),
+    split: split ?? await loadEvalSplit(cfg, ctx, request.dataset),
     root: request.root,
     predictor,
     shard: request.shard.count > 1 ? request.shard : undefined,
@@ -120,7 +123,7 @@ export async function evaluateTestSets(o: EvaluateOptions): Promise<Record<strin
       shard: { index, count: shards },
     });
     await Promise.all([
-      predictEvalShard(o.cfg, o.ctx, o.predictor, request(0), (frames) => bar.tick(frames)),
+      predictEvalShard(o.cfg, o.ctx, o.predictor, request(0), (frames) => bar.tick(frames), split),
       ...Array.from(
         { length: shards - 1 },
         (_, r) => o.replicas!.call(r, request(r + 1), (frames) => bar.tick(frames as number)),

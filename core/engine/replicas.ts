@@ -109,7 +109,9 @@ type FromReplica =
   | { kind: "report"; id: number; progress: unknown }
   | { kind: "error"; id?: number; message: string };
 
-type Reply = Extract<FromReplica, { kind: "result" | "called" }>;
+type StepReply = Extract<FromReplica, { kind: "result" }>;
+type CallReply = Extract<FromReplica, { kind: "called" }>;
+type Reply = StepReply | CallReply;
 
 interface Pending {
   resolve: (r: Reply) => void;
@@ -245,10 +247,7 @@ export class ReplicaPool {
     const reply = await this.#send(
       r,
       (id) => ({ kind: "step", id, batch, iteration, k, weights }),
-    ) as Extract<
-      FromReplica,
-      { kind: "result" }
-    >;
+    ) as StepReply;
     const grads: Record<string, Tensor> = {};
     reply.grads.forEach((g, i) => {
       if (g !== null) grads[params[i].name] = ops.tensor(g, [...params[i].shape]);
@@ -267,7 +266,7 @@ export class ReplicaPool {
     onReport?: (progress: unknown) => void,
   ): Promise<unknown> {
     const reply = await this.#send(r, (id) => ({ kind: "call", id, request, weights }), onReport);
-    return (reply as Extract<FromReplica, { kind: "called" }>).result;
+    return (reply as CallReply).result;
   }
 
   #send(r: number, message: (id: number) => ToReplica, onReport?: (p: unknown) => void): Promise<Reply> {
